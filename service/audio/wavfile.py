@@ -1,0 +1,109 @@
+"""WAV files holding telephony audio: read the encoded bytes as they are, write them back unchanged.
+
+A media gateway sends G.711 bytes as they came off the wire, so the stream client must send a mu-law WAV's
+bytes untouched rather than decode and re-encode them. Python's `wave` module only reads PCM, hence this
+small RIFF reader/writer. PCM that is not 16-bit (8/24/32-bit, float) is converted to 16-bit.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from service.audio.formats import AudioFormat, Encoding
+from service.errors import InvalidInput
+
+_WAVE_FORMAT_PCM = 0x0001
+_WAVE_FORMAT_IEEE_FLOAT = 0x0003
+_WAVE_FORMAT_ALAW = 0x0006
+_WAVE_FORMAT_MULAW = 0x0007
+_WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+
+
+@dataclass(frozen=True)
+class WavAudio:
+    """A WAV file's audio as encoded bytes (interleaved) plus their format."""
+
+    format: AudioFormat
+    data: bytes
+
+    @property
+    def duration_s(self) -> float:
+        return self.format.duration_s(len(self.data))
+
+
+def _chunks(blob: bytes) -> dict[bytes, bytes]:
+    if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
+        raise InvalidInput("not a RIFF/WAVE file")
+    chunks: dict[bytes, bytes] = {}
+    pos = 12
+    while pos + 8 <= len(blob):
+        cid, size = struct.unpack_from("<4sI", blob, pos)
+        body = blob[pos + 8 : pos + 8 + size]
+        chunks.setdefault(cid, body)
+        pos += 8 + size + (size & 1)
+    return chunks
+
+
+def read_wav(path: str | Path) -> WavAudio:
+    """Read a WAV file. G.711 and 16-bit PCM are returned byte for byte; other PCM becomes 16-bit."""
+    blob = Path(path).read_bytes()
+    chunks = _chunks(blob)
+    if b"fmt " not in chunks or b"data" not in chunks:
+        raise InvalidInput(f"{path}: WAV file has no fmt or data chunk")
+    fmt = chunks[b"fmt "]
+    tag, channels, rate, _byte_rate, _align, bits = struct.unpack_from("<HHIIHH", fmt, 0)
+    if tag == _WAVE_FORMAT_EXTENSIBLE and len(fmt) >= 26:
+        tag = struct.unpack_from("<H", fmt, 24)[0]
+    data = chunks[b"data"]
+    if tag == _WAVE_FORMAT_MULAW:
+        return WavAudio(AudioFormat(Encoding.MULAW, rate, channels), data)
+    if tag == _WAVE_FORMAT_ALAW:
+        return WavAudio(AudioFormat(Encoding.ALAW, rate, channels), data)
+    if tag == _WAVE_FORMAT_PCM and bits == 16:
+        usable = len(data) - len(data) % (2 * channels)
+        return WavAudio(AudioFormat(Encoding.LINEAR16, rate, channels), data[:usable])
+    if tag in (_WAVE_FORMAT_PCM, _WAVE_FORMAT_IEEE_FLOAT):
+        samples, rate = sf.read(io.BytesIO(blob), dtype="int16", always_2d=True)
+        return WavAudio(AudioFormat(Encoding.LINEAR16, rate, samples.shape[1]), samples.tobytes())
+    raise InvalidInput(f"{path}: WAV format tag 0x{tag:04x} is not supported; use PCM, mu-law or A-law")
+
+
+def write_wav(path: str | Path, audio: WavAudio) -> None:
+    """Write encoded bytes into a WAV file without re-encoding them."""
+    fmt = audio.format
+    tag = {
+        Encoding.LINEAR16: _WAVE_FORMAT_PCM,
+        Encoding.MULAW: _WAVE_FORMAT_MULAW,
+        Encoding.ALAW: _WAVE_FORMAT_ALAW,
+    }[fmt.encoding]
+    bits = 8 * fmt.encoding.bytes_per_sample
+    fmt_body = struct.pack(
+        "<HHIIHH", tag, fmt.channel_count, fmt.sample_rate_hz, fmt.bytes_per_second, fmt.frame_bytes, bits
+    )
+    body = b"WAVE"
+    if tag == _WAVE_FORMAT_PCM:
+        body += b"fmt " + struct.pack("<I", len(fmt_body)) + fmt_body
+    else:  # non-PCM formats carry cbSize and a fact chunk (sample frames per channel)
+        fmt_body += struct.pack("<H", 0)
+        n_frames = len(audio.data) // fmt.frame_bytes
+        body += b"fmt " + struct.pack("<I", len(fmt_body)) + fmt_body
+        body += b"fact" + struct.pack("<II", 4, n_frames)
+    body += b"data" + struct.pack("<I", len(audio.data)) + audio.data
+    if len(audio.data) & 1:
+        body += b"\x00"
+    Path(path).write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def from_float(samples: np.ndarray, sample_rate_hz: int, encoding: Encoding) -> WavAudio:
+    """float samples in [-1, 1], shape (n,) or (n, channels) -> encoded WavAudio."""
+    from service.audio.formats import encode_pcm16
+
+    x = np.atleast_2d(np.asarray(samples, dtype=np.float64).T).T
+    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    return WavAudio(AudioFormat(encoding, sample_rate_hz, pcm.shape[1]), encode_pcm16(pcm.ravel(), encoding))

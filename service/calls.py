@@ -1,0 +1,62 @@
+"""CallManager: admits new calls within the configured limit and tracks the sessions in progress."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+
+from service.domain import CallSpec
+from service.errors import CallExists, Overloaded, ShuttingDown
+from service.session import CallSession, SessionDeps
+
+log = logging.getLogger(__name__)
+
+
+def new_call_id() -> str:
+    """Sortable and unguessable, e.g. 20261124-093015-9f2c41ab."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+
+class CallManager:
+    def __init__(self, deps: SessionDeps) -> None:
+        self.deps = deps
+        self._active: dict[str, CallSession] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+
+    @property
+    def active_count(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    def start(self, spec: CallSpec) -> CallSession:
+        """Admit a call or raise Overloaded / ShuttingDown / CallExists."""
+        limit = self.deps.settings.max_concurrent_calls
+        with self._lock:
+            if self._closing:
+                raise ShuttingDown("the server is shutting down; reconnect to another instance or retry shortly")
+            if len(self._active) >= limit:
+                raise Overloaded(
+                    f"the server is at its limit of {limit} concurrent calls; retry in 5 s", retry_after_s=5
+                )
+            if spec.call_id in self._active:
+                raise CallExists(f"call {spec.call_id} is already streaming")
+            session = CallSession(spec, self.deps, on_done=self._release)
+            self._active[spec.call_id] = session
+        return session
+
+    def _release(self, session: CallSession) -> None:
+        with self._lock:
+            self._active.pop(session.spec.call_id, None)
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Refuse new calls and wait (bounded) for the sessions in progress to store everything."""
+        with self._lock:
+            self._closing = True
+            sessions = list(self._active.values())
+        deadline = time.monotonic() + timeout_s
+        for session in sessions:
+            session.wait_ended(max(0.0, deadline - time.monotonic()))

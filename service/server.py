@@ -1,0 +1,110 @@
+"""Assemble the service: shared resources, the gRPC server (with health and reflection), start and stop.
+
+`create_server(settings)` returns a started server and its port, so tests bind port 0 in-process;
+`serve(settings)` is what `callguard serve` runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from callguard.v1 import callguard_pb2 as pb
+from callguard.v1 import callguard_pb2_grpc as pb_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from service.calls import CallManager
+from service.servicer import CallMonitorServicer
+from service.session import SessionDeps
+from service.settings import Settings
+from service.storage import FileAudioStore, SqliteCallStore
+from service.transcription.pool import TranscriptionPool
+from service.transcription.vad import SileroModel
+from service.transcription.whisper import Transcriber
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CallMonitor"].full_name
+
+
+def build_deps(settings: Settings) -> SessionDeps:
+    """Open storage (recovering calls a crash left active), load and warm up the models."""
+    store = SqliteCallStore(settings.db_path)
+    audio = FileAudioStore(settings.audio_dir)
+    recovered = store.recover_interrupted(audio.sizes())
+    if recovered:
+        log.warning("marked %d call(s) interrupted by the last shutdown as INCOMPLETE", len(recovered))
+    started = time.monotonic()
+    transcriber = Transcriber(
+        settings.whisper_model,
+        compute_type=settings.compute_type,
+        cpu_threads=settings.effective_cpu_threads,
+        workers=settings.transcribe_workers,
+    )
+    transcriber.warm_up()
+    log.info("loaded %s in %.1f s", transcriber.description, time.monotonic() - started)
+    pool = TranscriptionPool(workers=settings.transcribe_workers, queue_size=settings.transcribe_queue)
+    return SessionDeps(settings, store, audio, transcriber, pool, SileroModel())
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    manager: CallManager
+    health: health.HealthServicer
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Stop taking calls, end streams, let sessions store what they received, release resources."""
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(grace_s).wait()
+        self.manager.shutdown(timeout_s=grace_s)
+        deps = self.manager.deps
+        deps.pool.close()
+        deps.store.close()
+
+
+def create_server(settings: Settings, deps: SessionDeps | None = None) -> RunningServer:
+    deps = deps or build_deps(settings)
+    manager = CallManager(deps)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_concurrent_calls + 16, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+        ],
+    )
+    pb_grpc.add_CallMonitorServicer_to_server(CallMonitorServicer(manager), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"could not bind {settings.host}:{settings.port}: is another server using it?")
+    server.start()
+    for name in ("", SERVICE_NAME):  # models are loaded and warmed up by now
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, manager, health_servicer)
+
+
+def serve(settings: Settings) -> None:
+    running = create_server(settings)
+    log.info(
+        "Callguard listening on %s:%d (gRPC, health, reflection); data in %s",
+        settings.host,
+        running.port,
+        settings.data_dir.resolve(),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("shutting down: finishing calls in progress")
+    running.stop()

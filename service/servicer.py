@@ -1,0 +1,199 @@
+"""The gRPC CallMonitor service: protobuf in and out, domain errors to status codes. No call logic here."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+import grpc
+from callguard.v1 import callguard_pb2 as pb
+from callguard.v1 import callguard_pb2_grpc as pb_grpc
+
+from service import convert
+from service import events as ev
+from service.calls import CallManager, new_call_id
+from service.domain import CallStatus
+from service.errors import (
+    CallExists,
+    CallguardError,
+    CallNotFound,
+    ConfigError,
+    InvalidInput,
+    ModelError,
+    Overloaded,
+    ShuttingDown,
+)
+from service.session import CallSession
+
+log = logging.getLogger(__name__)
+
+# The one place domain errors become gRPC status codes.
+STATUS_BY_ERROR: list[tuple[type[CallguardError], grpc.StatusCode]] = [
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (CallExists, grpc.StatusCode.ALREADY_EXISTS),
+    (CallNotFound, grpc.StatusCode.NOT_FOUND),
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
+    (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
+    (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
+]
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_CHUNK_BYTES = 64 * 1024
+MAX_CHUNK_BYTES = 1024 * 1024
+
+
+def status_for(error: CallguardError) -> grpc.StatusCode:
+    for kind, code in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def abort(context: grpc.ServicerContext, error: CallguardError) -> None:
+    if isinstance(error, Overloaded):
+        context.set_trailing_metadata((("retry-after-s", f"{error.retry_after_s:g}"),))
+    context.abort(status_for(error), str(error))
+
+
+def _grpc_errors(method: Callable) -> Callable:
+    """Turn domain errors into their status; anything unexpected into INTERNAL with a logged traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: CallMonitorServicer, request: object, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+        try:
+            return method(self, request, context)
+        except CallguardError as error:
+            abort(context, error)
+        except Exception:
+            log.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
+
+    return wrapper
+
+
+def _encode_page_token(started_at: float, call_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([started_at, call_id]).encode()).decode()
+
+
+def _decode_page_token(token: str) -> tuple[float, str]:
+    try:
+        started_at, call_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(started_at), str(call_id)
+    except Exception:
+        raise InvalidInput("page_token is not one this server issued; start again with an empty token") from None
+
+
+class CallMonitorServicer(pb_grpc.CallMonitorServicer):
+    def __init__(self, manager: CallManager) -> None:
+        self._manager = manager
+        self._deps = manager.deps
+
+    # ---- StreamCall ----------------------------------------------------------------------------------
+    def StreamCall(self, request_iterator: Iterator[pb.StreamCallRequest], context: grpc.ServicerContext):
+        try:
+            session = self._open(request_iterator)
+        except CallguardError as error:
+            abort(context, error)
+            return
+        gone = threading.Event()
+        context.add_callback(gone.set)
+        threading.Thread(
+            target=self._read_audio,
+            args=(request_iterator, session, gone),
+            name=f"reader-{session.spec.call_id}",
+            daemon=True,
+        ).start()
+        call_id = session.spec.call_id
+        while not gone.is_set():
+            stamped = session.next_event(timeout_s=0.25)
+            if stamped is None:
+                continue
+            if isinstance(stamped.event, ev.Failed):
+                abort(context, stamped.event.error)
+                return
+            yield convert.event_pb(call_id, stamped)
+            if isinstance(stamped.event, ev.Ended):
+                return
+
+    def _open(self, request_iterator: Iterator[pb.StreamCallRequest]) -> CallSession:
+        first = next(request_iterator, None)
+        if first is None:
+            raise InvalidInput("the stream closed before its CallConfig; send a config as the first message")
+        if first.WhichOneof("request") != "config":
+            raise InvalidInput("the first message must carry config (a CallConfig), not audio")
+        spec = convert.call_spec(
+            first.config,
+            call_id=first.config.call_id or new_call_id(),
+            allowed_languages=self._deps.settings.languages,
+        )
+        return self._manager.start(spec)
+
+    @staticmethod
+    def _read_audio(
+        request_iterator: Iterator[pb.StreamCallRequest], session: CallSession, gone: threading.Event
+    ) -> None:
+        """Runs in its own thread so storing audio never waits for the client to read events."""
+        try:
+            for request in request_iterator:
+                kind = request.WhichOneof("request")
+                if kind == "config":
+                    raise InvalidInput("a second CallConfig was sent; a stream carries exactly one call")
+                if kind != "audio":
+                    raise InvalidInput("a StreamCallRequest carried neither config nor audio")
+                session.ingest(request.audio.data)
+        except CallguardError as error:
+            session.fail(error)
+            return
+        except Exception:  # grpc raises when the client goes away mid-stream
+            session.end_input(CallStatus.INCOMPLETE, "client disconnected")
+            return
+        if gone.is_set():
+            session.end_input(CallStatus.INCOMPLETE, "client disconnected")
+        else:
+            session.end_input(CallStatus.COMPLETED)
+
+    # ---- QA --------------------------------------------------------------------------------------------
+    @_grpc_errors
+    def ListCalls(self, request: pb.ListCallsRequest, context: grpc.ServicerContext) -> pb.ListCallsResponse:
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"page_size {request.page_size} is outside 1-{MAX_PAGE_SIZE}")
+        after = _decode_page_token(request.page_token) if request.page_token else None
+        records = self._deps.store.list_calls(
+            limit=size + 1, after=after, status=convert.status_from_pb(request.status)
+        )
+        page, more = records[:size], len(records) > size
+        token = _encode_page_token(page[-1].started_at, page[-1].call_id) if more else ""
+        return pb.ListCallsResponse(calls=[convert.summary_pb(r) for r in page], next_page_token=token)
+
+    @_grpc_errors
+    def GetCall(self, request: pb.GetCallRequest, context: grpc.ServicerContext) -> pb.Call:
+        record = self._deps.store.get_call(request.call_id)
+        return convert.call_pb(record, self._deps.store.segments(request.call_id))
+
+    @_grpc_errors
+    def GetCallAudio(self, request: pb.GetCallAudioRequest, context: grpc.ServicerContext):
+        chunk = request.chunk_bytes or DEFAULT_CHUNK_BYTES
+        if not 1 <= chunk <= MAX_CHUNK_BYTES:
+            raise InvalidInput(f"chunk_bytes {request.chunk_bytes} is outside 1-{MAX_CHUNK_BYTES}")
+        record = self._deps.store.get_call(request.call_id)
+        total = self._deps.audio.size(request.call_id)
+        chunks = self._deps.audio.read(request.call_id, chunk_bytes=chunk, limit=total) if total else iter(())
+        return self._audio_chunks(convert.audio_format_pb(record, total), chunks)
+
+    @staticmethod
+    def _audio_chunks(fmt: pb.AudioFormat, chunks: Iterator[bytes]) -> Iterator[pb.AudioChunk]:
+        offset = 0
+        first = pb.AudioChunk(format=fmt, offset=0)
+        for data in chunks:
+            msg = first if offset == 0 else pb.AudioChunk(offset=offset)
+            msg.data = data
+            offset += len(data)
+            yield msg
+        if offset == 0:
+            yield first

@@ -1,0 +1,356 @@
+"""CallSession: everything about one live call, from its audio frames to the events its client receives.
+
+Threads, and why:
+- the gRPC reader (servicer.py) calls `ingest()` for each frame: validate, append to storage, hand the frame
+  to analysis without blocking. Storing audio therefore never waits for analysis or transcription.
+- one analysis thread per call decodes, resamples to 16 kHz and runs the streaming VAD per channel, and
+  submits finished utterances to the shared transcription pool. If it falls behind, frames are skipped
+  for analysis only (counted and reported with a Notice), never for storage.
+- transcription workers (shared) deliver segments back through `_transcribe()`, which stores them and
+  queues the event.
+The gRPC handler thread reads `next_event()` and writes to the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from service import events as ev
+from service.audio.resample import MODEL_RATE_HZ, StreamResampler
+from service.domain import CallRecord, CallSpec, CallStatus, Role
+from service.errors import CallguardError
+from service.settings import Settings
+from service.storage import AudioStore, CallStore
+from service.transcription.pool import Job, TranscriptionPool
+from service.transcription.utterances import Utterance, UtteranceOptions, UtteranceSegmenter
+from service.transcription.vad import SileroModel
+from service.transcription.whisper import DecodeOptions, LanguageGuess, Transcriber
+
+log = logging.getLogger(__name__)
+
+_END = object()
+_LANGUAGE_LOCK_PROBABILITY = 0.8
+_LANGUAGE_LOCK_MIN_S = 1.0
+
+
+@dataclass
+class SessionDeps:
+    """Resources every call shares; built once by server.py."""
+
+    settings: Settings
+    store: CallStore
+    audio: AudioStore
+    transcriber: Transcriber
+    pool: TranscriptionPool
+    vad_model: SileroModel
+
+    @property
+    def utterance_options(self) -> UtteranceOptions:
+        s = self.settings
+        return UtteranceOptions(
+            threshold=s.vad_threshold,
+            neg_threshold=s.vad_neg_threshold,
+            min_silence_s=s.min_silence_s,
+            min_speech_s=s.min_speech_s,
+            speech_pad_s=s.speech_pad_s,
+            max_utterance_s=s.max_utterance_s,
+        )
+
+    @property
+    def decode_options(self) -> DecodeOptions:
+        s = self.settings
+        return DecodeOptions(
+            beam_size=s.beam_size,
+            no_speech_threshold=s.no_speech_threshold,
+            log_prob_threshold=s.log_prob_threshold,
+        )
+
+
+class _Channel:
+    """Per-channel analysis state; touched by the analysis thread, plus `language` by workers."""
+
+    def __init__(self, index: int, role: Role, in_rate_hz: int, deps: SessionDeps) -> None:
+        self.index = index
+        self.role = role
+        self._in_rate_hz = in_rate_hz
+        self._deps = deps
+        self.resampler = StreamResampler(in_rate_hz)
+        self.segmenter = UtteranceSegmenter(deps.vad_model, deps.utterance_options)
+        self.language: LanguageGuess | None = None
+        self.interim_start_s: float | None = None  # start of the utterance interims are about
+        self.interim_until_s = 0.0
+        self.interim_busy = False
+
+    def push(self, samples: np.ndarray) -> list[Utterance]:
+        return self.segmenter.push(self.resampler.push(samples))
+
+    def finish(self) -> list[Utterance]:
+        return self.segmenter.push(self.resampler.push(np.zeros(0, np.float32), last=True)) + self.segmenter.finish()
+
+    def skip(self, n_frames: int) -> list[Utterance]:
+        """Analysis lost `n_frames` input frames: close the utterance and restart the resampler after the gap."""
+        self.resampler = StreamResampler(self._in_rate_hz)
+        return self.segmenter.skip(round(n_frames * MODEL_RATE_HZ / self._in_rate_hz))
+
+
+class CallSession:
+    def __init__(self, spec: CallSpec, deps: SessionDeps, *, on_done: Callable[[CallSession], None]) -> None:
+        self.spec = spec
+        self._deps = deps
+        self._settings = deps.settings
+        self._on_done = on_done
+        self._fmt = spec.format
+        deps.store.create_call(
+            CallRecord(
+                call_id=spec.call_id,
+                started_at=time.time(),
+                format=spec.format,
+                roles=spec.roles,
+                language=spec.language,
+                metadata=spec.metadata,
+            )
+        )
+        self._writer = deps.audio.open_writer(spec.call_id)
+        self._events: queue.Queue[ev.Stamped] = queue.Queue()
+        self._analysis: queue.Queue = queue.Queue(maxsize=deps.settings.analysis_queue_frames)
+        self._channels = [
+            _Channel(i, spec.role(i), self._fmt.sample_rate_hz, deps) for i in range(self._fmt.channel_count)
+        ]
+        self._frames_in = 0  # sample frames received (per channel)
+        self._bytes_in = 0
+        self._last_progress_s = 0.0
+        self._pending = 0
+        self._pending_cond = threading.Condition()
+        self._shed = 0
+        self._segments_sent = 0
+        self._ended = threading.Event()
+        self._input_closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)
+        self._thread.start()
+        self._emit(ev.Accepted(spec.call_id, spec.languages))
+
+    # ---- reader side -------------------------------------------------------------------------------
+    @property
+    def call_time_s(self) -> float:
+        return self._frames_in / self._fmt.sample_rate_hz
+
+    def ingest(self, data: bytes) -> None:
+        """Store one audio frame and queue it for analysis. Raises InvalidInput for a malformed frame."""
+        self._fmt.check_frame(data, max_frame_s=self._settings.max_frame_s)
+        self._writer.write(data)
+        start = self._frames_in
+        self._frames_in += len(data) // self._fmt.frame_bytes
+        self._bytes_in += len(data)
+        # If analysis is behind, it sees the gap in frame numbers, resyncs and reports it; storage is done.
+        with contextlib.suppress(queue.Full):
+            self._analysis.put_nowait((start, data))
+        if self.call_time_s - self._last_progress_s >= self._settings.progress_interval_s:
+            self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        stored = self._writer.sync()
+        self._last_progress_s = self.call_time_s
+        self._deps.store.update_progress(self.spec.call_id, audio_bytes=stored, utterances_shed=self._shed)
+        self._emit(ev.Progress(stored, self._fmt.duration_s(stored)))
+
+    def end_input(self, status: CallStatus, reason: str = "") -> None:
+        """No more audio: the client half-closed (COMPLETED) or the stream broke (INCOMPLETE)."""
+        with self._lock:
+            if self._input_closed:
+                return
+            self._input_closed = True
+        self._writer.sync()
+        self._analysis.put((_END, status, reason))  # blocks only while analysis drains a full queue
+
+    def fail(self, error: CallguardError) -> None:
+        """The client sent something invalid: end its stream with the error now, finish storing in the background."""
+        self._emit(ev.Failed(error))
+        self.end_input(CallStatus.INCOMPLETE, f"invalid input: {error}")
+
+    # ---- handler side ------------------------------------------------------------------------------
+    def next_event(self, timeout_s: float) -> ev.Stamped | None:
+        try:
+            return self._events.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def wait_ended(self, timeout_s: float | None = None) -> bool:
+        return self._ended.wait(timeout_s)
+
+    def _emit(self, event: ev.Event | ev.Failed) -> None:
+        self._events.put(ev.Stamped(self.call_time_s, event))
+
+    # ---- analysis thread ---------------------------------------------------------------------------
+    def _analyse(self) -> None:
+        status, reason = CallStatus.INCOMPLETE, "analysis failed"
+        try:
+            status, reason = self._analysis_loop()
+            for ch in self._channels:
+                for utt in ch.finish():
+                    self._submit(ch, utt)
+        except Exception:
+            log.exception("call %s: analysis failed; audio is still stored", self.spec.call_id)
+        finally:
+            self._finish(status, reason)
+
+    def _analysis_loop(self) -> tuple[CallStatus, str]:
+        expected = 0
+        while True:
+            item = self._analysis.get()
+            batch = [item]
+            while item[0] is not _END and len(batch) < 50:  # catch up in bigger steps when behind
+                try:
+                    item = self._analysis.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(item)
+            for entry in batch:
+                if entry[0] is _END:
+                    return entry[1], entry[2]
+                start, data = entry
+                if start > expected:
+                    self._skip(expected, start)
+                expected = start + self._process(data)
+
+    def _process(self, data: bytes) -> int:
+        samples = self._fmt.decode(data)
+        for ch in self._channels:
+            for utt in ch.push(samples[:, ch.index]):
+                self._submit(ch, utt)
+            if self.spec.interim_results:
+                self._maybe_interim(ch)
+        return samples.shape[0]
+
+    def _skip(self, from_frame: int, to_frame: int) -> None:
+        rate = self._fmt.sample_rate_hz
+        start_s, end_s = from_frame / rate, to_frame / rate
+        log.warning("call %s: analysis fell behind, skipped %.2f s of audio", self.spec.call_id, end_s - start_s)
+        for ch in self._channels:
+            for utt in ch.skip(to_frame - from_frame):
+                self._submit(ch, utt)
+        self._emit(
+            ev.Notice(
+                ev.NoticeCode.ANALYSIS_SHED,
+                -1,
+                start_s,
+                end_s,
+                f"analysis fell behind and skipped {end_s - start_s:.2f} s of audio (the audio is stored)",
+            )
+        )
+
+    # ---- transcription -----------------------------------------------------------------------------
+    def _submit(self, ch: _Channel, utt: Utterance) -> None:
+        ch.interim_start_s = None
+        with self._pending_cond:
+            self._pending += 1
+        if self._deps.pool.submit(Job(run=lambda: self._transcribe(ch, utt))):
+            return
+        with self._pending_cond:
+            self._pending -= 1
+            self._pending_cond.notify_all()
+        self._shed += 1
+        log.warning(
+            "call %s channel %d: transcription is behind, utterance %.2f-%.2f s not transcribed (shed total %d)",
+            self.spec.call_id,
+            ch.index,
+            utt.start_s,
+            utt.end_s,
+            self._deps.pool.stats.shed,
+        )
+        self._emit(
+            ev.Notice(
+                ev.NoticeCode.TRANSCRIPTION_SHED,
+                ch.index,
+                utt.start_s,
+                utt.end_s,
+                "transcription is behind; this utterance was not transcribed (its audio is stored)",
+            )
+        )
+
+    def _transcribe(self, ch: _Channel, utt: Utterance) -> None:
+        try:
+            guess, segments = self._deps.transcriber.transcribe(
+                utt.audio,
+                languages=self.spec.languages,
+                offset_s=utt.audio_start_s,
+                options=self._deps.decode_options,
+                language=ch.language,
+            )
+            if (
+                ch.language is None
+                and guess.probability >= _LANGUAGE_LOCK_PROBABILITY
+                and utt.duration_s >= _LANGUAGE_LOCK_MIN_S
+            ):
+                ch.language = guess  # one speaker keeps one language; short utterances stop misfiring
+            for seg in segments:
+                self._deps.store.add_segment(self.spec.call_id, ch.index, seg)
+                self._segments_sent += 1
+                self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
+        finally:
+            with self._pending_cond:
+                self._pending -= 1
+                self._pending_cond.notify_all()
+
+    def _maybe_interim(self, ch: _Channel) -> None:
+        part = ch.segmenter.partial()
+        if part is None or ch.interim_busy or not self._deps.pool.idle:
+            return
+        if ch.interim_start_s != part.start_s:
+            ch.interim_start_s, ch.interim_until_s = part.start_s, part.start_s
+        if part.end_s - ch.interim_until_s < self._settings.interim_interval_s:
+            return
+        ch.interim_busy, ch.interim_until_s = True, part.end_s
+
+        def run() -> None:
+            try:
+                if ch.interim_start_s != part.start_s:
+                    return  # the utterance ended while this waited: its final text is on the way
+                guess, segments = self._deps.transcriber.transcribe(
+                    part.audio,
+                    languages=self.spec.languages,
+                    offset_s=part.audio_start_s,
+                    options=self._deps.decode_options,
+                    language=ch.language,
+                )
+                text = " ".join(s.text for s in segments).strip()
+                if text and ch.interim_start_s == part.start_s:
+                    self._emit(ev.InterimTranscript(ch.index, ch.role, part.start_s, part.end_s, text, guess.language))
+            finally:
+                ch.interim_busy = False
+
+        self._deps.pool.submit(Job(run=run, interim=True))
+
+    # ---- end -----------------------------------------------------------------------------------------
+    def _finish(self, status: CallStatus, reason: str) -> None:
+        deadline = time.monotonic() + self._settings.finish_timeout_s
+        with self._pending_cond:
+            while self._pending and time.monotonic() < deadline:
+                self._pending_cond.wait(timeout=0.5)
+            unfinished = self._pending
+        if unfinished:
+            log.warning(
+                "call %s: %d utterances still transcribing at the finish timeout",
+                self.spec.call_id,
+                unfinished,
+            )
+        stored = self._writer.close()
+        self._deps.store.finish_call(
+            self.spec.call_id,
+            status=status,
+            end_reason=reason,
+            audio_bytes=stored,
+            utterances_shed=self._shed,
+        )
+        log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
+        self._emit(ev.Ended(status, self._fmt.duration_s(stored), self._segments_sent, self._shed))
+        self._ended.set()
+        self._on_done(self)

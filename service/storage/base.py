@@ -1,0 +1,37 @@
+"""The storage interface the service codes against, so another engine (PostgreSQL) can replace SQLite."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from service.domain import CallRecord, CallStatus
+from service.transcription.results import Segment
+
+
+class CallStore(Protocol):
+    def create_call(self, record: CallRecord) -> None:
+        """Store a new ACTIVE call; raises CallExists if the id is taken."""
+
+    def update_progress(self, call_id: str, *, audio_bytes: int, utterances_shed: int) -> None: ...
+
+    def add_segment(self, call_id: str, channel: int, segment: Segment) -> None: ...
+
+    def finish_call(
+        self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int
+    ) -> None: ...
+
+    def get_call(self, call_id: str) -> CallRecord:
+        """Raises CallNotFound."""
+
+    def list_calls(
+        self, *, limit: int, after: tuple[float, str] | None = None, status: CallStatus | None = None
+    ) -> list[CallRecord]:
+        """Newest first; `after` = (started_at, call_id) of the last call of the previous page."""
+
+    def segments(self, call_id: str) -> list[tuple[int, Segment]]:
+        """(channel, segment) in call-time order."""
+
+    def recover_interrupted(self, audio_sizes: dict[str, int]) -> list[str]:
+        """Mark calls left ACTIVE by a crash INCOMPLETE, with their stored audio size; returns their ids."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,213 @@
+"""CallStore on SQLite (the embedded default): WAL mode, numbered schema migrations, one guarded connection."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from service.audio.formats import AudioFormat, Encoding
+from service.domain import CallRecord, CallStatus, Role
+from service.errors import CallExists, CallNotFound
+from service.transcription.results import Segment, Word
+
+# Each entry migrates the schema from version i to i + 1. Never edit a released entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE calls (
+        call_id         TEXT PRIMARY KEY,
+        started_at      REAL NOT NULL,          -- unix seconds
+        ended_at        REAL,
+        status          TEXT NOT NULL,          -- ACTIVE / COMPLETED / INCOMPLETE
+        end_reason      TEXT NOT NULL DEFAULT '',
+        encoding        TEXT NOT NULL,          -- LINEAR16 / MULAW / ALAW
+        sample_rate_hz  INTEGER NOT NULL,
+        channel_count   INTEGER NOT NULL,
+        roles           TEXT NOT NULL,          -- JSON list of role names, one per channel
+        language        TEXT NOT NULL,
+        metadata        TEXT NOT NULL,          -- JSON object
+        audio_bytes     INTEGER NOT NULL DEFAULT 0,
+        utterances_shed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX calls_by_start ON calls (started_at DESC, call_id DESC);
+    CREATE TABLE segments (
+        id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id              TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+        channel              INTEGER NOT NULL,
+        start_s              REAL NOT NULL,
+        end_s                REAL NOT NULL,
+        text                 TEXT NOT NULL,
+        language             TEXT NOT NULL,
+        language_probability REAL NOT NULL,
+        avg_logprob          REAL NOT NULL,
+        words                TEXT NOT NULL     -- JSON list of [start_s, end_s, text, probability]
+    );
+    CREATE INDEX segments_by_call ON segments (call_id, start_s);
+    """,
+]
+
+
+class SqliteCallStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {target}")
+                self._db.execute("COMMIT")
+            except Exception:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def create_call(self, record: CallRecord) -> None:
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO calls (call_id, started_at, status, encoding, sample_rate_hz, channel_count,"
+                    " roles, language, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.call_id,
+                        record.started_at,
+                        record.status.value,
+                        record.format.encoding.value,
+                        record.format.sample_rate_hz,
+                        record.format.channel_count,
+                        json.dumps([r.value for r in record.roles]),
+                        record.language,
+                        json.dumps(record.metadata, ensure_ascii=False),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise CallExists(f"call {record.call_id} already exists; use a new call_id") from None
+
+    def update_progress(self, call_id: str, *, audio_bytes: int, utterances_shed: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE calls SET audio_bytes = ?, utterances_shed = ? WHERE call_id = ?",
+                (audio_bytes, utterances_shed, call_id),
+            )
+
+    def add_segment(self, call_id: str, channel: int, segment: Segment) -> None:
+        words = [[w.start_s, w.end_s, w.text, w.probability] for w in segment.words]
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO segments (call_id, channel, start_s, end_s, text, language, language_probability,"
+                " avg_logprob, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    call_id,
+                    channel,
+                    segment.start_s,
+                    segment.end_s,
+                    segment.text,
+                    segment.language,
+                    segment.language_probability,
+                    segment.avg_logprob,
+                    json.dumps(words, ensure_ascii=False),
+                ),
+            )
+
+    def finish_call(
+        self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE calls SET status = ?, end_reason = ?, ended_at = ?, audio_bytes = ?, utterances_shed = ?"
+                " WHERE call_id = ?",
+                (status.value, end_reason, time.time(), audio_bytes, utterances_shed, call_id),
+            )
+
+    _SELECT = "SELECT c.*, (SELECT COUNT(*) FROM segments s WHERE s.call_id = c.call_id) AS segment_count FROM calls c"
+
+    def get_call(self, call_id: str) -> CallRecord:
+        with self._lock:
+            row = self._db.execute(f"{self._SELECT} WHERE c.call_id = ?", (call_id,)).fetchone()
+        if row is None:
+            raise CallNotFound(f"no call with id {call_id[:80]!r}; `callguard calls` lists stored calls")
+        return _record(row)
+
+    def list_calls(
+        self, *, limit: int, after: tuple[float, str] | None = None, status: CallStatus | None = None
+    ) -> list[CallRecord]:
+        where, args = [], []
+        if after is not None:
+            where.append("(c.started_at < ? OR (c.started_at = ? AND c.call_id < ?))")
+            args += [after[0], after[0], after[1]]
+        if status is not None:
+            where.append("c.status = ?")
+            args.append(status.value)
+        sql = self._SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY c.started_at DESC, c.call_id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, [*args, limit]).fetchall()
+        return [_record(r) for r in rows]
+
+    def segments(self, call_id: str) -> list[tuple[int, Segment]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM segments WHERE call_id = ? ORDER BY start_s, channel, id", (call_id,)
+            ).fetchall()
+        return [(r["channel"], _segment(r)) for r in rows]
+
+    def recover_interrupted(self, audio_sizes: dict[str, int]) -> list[str]:
+        with self._lock:
+            ids = [r[0] for r in self._db.execute("SELECT call_id FROM calls WHERE status = 'ACTIVE'")]
+            for call_id in ids:
+                self._db.execute(
+                    "UPDATE calls SET status = 'INCOMPLETE', end_reason = 'server stopped during the call',"
+                    " ended_at = COALESCE(ended_at, ?), audio_bytes = ? WHERE call_id = ?",
+                    (time.time(), audio_sizes.get(call_id, 0), call_id),
+                )
+        return ids
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _record(row: sqlite3.Row) -> CallRecord:
+    return CallRecord(
+        call_id=row["call_id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        status=CallStatus(row["status"]),
+        end_reason=row["end_reason"],
+        format=AudioFormat(Encoding(row["encoding"]), row["sample_rate_hz"], row["channel_count"]),
+        roles=tuple(Role(r) for r in json.loads(row["roles"])),
+        language=row["language"],
+        metadata=json.loads(row["metadata"]),
+        audio_bytes=row["audio_bytes"],
+        segment_count=row["segment_count"],
+        utterances_shed=row["utterances_shed"],
+    )
+
+
+def _segment(row: sqlite3.Row) -> Segment:
+    return Segment(
+        start_s=row["start_s"],
+        end_s=row["end_s"],
+        text=row["text"],
+        language=row["language"],
+        language_probability=row["language_probability"],
+        avg_logprob=row["avg_logprob"],
+        words=tuple(Word(*w) for w in json.loads(row["words"])),
+    )

@@ -1,0 +1,1 @@
+"""Speech to text per channel: streaming VAD cuts utterances, one shared Whisper model transcribes them."""
