@@ -287,6 +287,7 @@ class CallSession:
             )
             if (
                 ch.language is None
+                and segments
                 and guess.probability >= _LANGUAGE_LOCK_PROBABILITY
                 and utt.duration_s >= _LANGUAGE_LOCK_MIN_S
             ):

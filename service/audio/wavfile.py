@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from service.audio.formats import AudioFormat, Encoding
+from service.audio.formats import AudioFormat, Encoding, encode_pcm16
 from service.errors import InvalidInput
 
 _WAVE_FORMAT_PCM = 0x0001
@@ -69,8 +69,9 @@ def read_wav(path: str | Path) -> WavAudio:
         usable = len(data) - len(data) % (2 * channels)
         return WavAudio(AudioFormat(Encoding.LINEAR16, rate, channels), data[:usable])
     if tag in (_WAVE_FORMAT_PCM, _WAVE_FORMAT_IEEE_FLOAT):
-        samples, rate = sf.read(io.BytesIO(blob), dtype="int16", always_2d=True)
-        return WavAudio(AudioFormat(Encoding.LINEAR16, rate, samples.shape[1]), samples.tobytes())
+        # read as float: libsndfile does not scale float files when asked for int16 directly
+        samples, rate = sf.read(io.BytesIO(blob), dtype="float32", always_2d=True)
+        return from_float(samples, rate, Encoding.LINEAR16)
     raise InvalidInput(f"{path}: WAV format tag 0x{tag:04x} is not supported; use PCM, mu-law or A-law")
 
 
@@ -102,8 +103,6 @@ def write_wav(path: str | Path, audio: WavAudio) -> None:
 
 def from_float(samples: np.ndarray, sample_rate_hz: int, encoding: Encoding) -> WavAudio:
     """float samples in [-1, 1], shape (n,) or (n, channels) -> encoded WavAudio."""
-    from service.audio.formats import encode_pcm16
-
     x = np.atleast_2d(np.asarray(samples, dtype=np.float64).T).T
     pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
     return WavAudio(AudioFormat(encoding, sample_rate_hz, pcm.shape[1]), encode_pcm16(pcm.ravel(), encoding))

@@ -1,0 +1,1 @@
+"""Prosody features, corpora and the emotion model (issue #3 builds on these helpers)."""

