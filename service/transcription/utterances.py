@@ -18,8 +18,8 @@ from service.transcription.vad import SAMPLE_RATE_HZ, WINDOW_SAMPLES, SileroMode
 class UtteranceOptions:
     """Endpointing parameters (see Settings for their meaning and defaults)."""
 
-    threshold: float = 0.5
-    neg_threshold: float = 0.35
+    threshold: float = 0.3
+    neg_threshold: float = 0.15
     min_silence_s: float = 0.5
     min_speech_s: float = 0.25
     speech_pad_s: float = 0.2
