@@ -1,0 +1,220 @@
+"""Concurrency benchmark: N simultaneous real-time calls against a fresh `callguard serve` process.
+
+For N = 1, 2, 4, 8 (by default) it streams N different stereo 8 kHz mu-law calls built from the shared
+speech corpora, paced in real time as a gateway sends them, and measures:
+  - transcript lag: wall-clock time from the moment the end of an utterance was sent to the moment its final
+    segment reached the client (includes the 0.5 s of silence the endpointer waits for), p50 / p95 / max;
+  - CPU seconds the server process used per second of call audio (all channels of all calls);
+  - peak RSS of the server process;
+  - utterances shed (not transcribed because transcription fell behind).
+Results are printed as a table and written to bench/results/stream_load.json.
+
+    python -m bench.stream_load [--levels 1,2,4,8] [--call-s 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import psutil
+from callguard.v1 import callguard_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from features.corpus import Clip, read_labels, shared_data_dir
+from service.audio.wavfile import WavAudio
+from service.client import StreamOptions, requests_for
+from service.simulate import build_call, normalise_peak, sequential_turns
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RATE = 8000
+
+
+@dataclass
+class LevelResult:
+    calls: int
+    audio_s: float
+    segments: int
+    utterances_shed: int
+    lag_p50_s: float
+    lag_p95_s: float
+    lag_max_s: float
+    cpu_s_per_audio_s: float
+    peak_rss_mib: float
+    wall_s: float
+
+
+def make_calls(n: int, call_s: float, seed: int = 0) -> list[WavAudio]:
+    """n different conversations of about call_s seconds: customer and agent take turns (English or Mandarin)."""
+    data = shared_data_dir()
+    corpora = [read_labels(data / "ravdess" / "LABELS.csv"), read_labels(data / "casia" / "LABELS.csv")]
+    rng = random.Random(seed)
+    calls = []
+    for i in range(n):
+        clips: list[Clip] = corpora[i % 2]
+        speakers = sorted({c.speaker for c in clips})
+        customer, agent = rng.sample(speakers, 2)
+        turns_spec, t, channel = [], 0.0, 0
+        while t < call_s:
+            pool = [c for c in clips if c.speaker == (customer if channel == 0 else agent)]
+            clip = rng.choice(pool)
+            audio = normalise_peak(clip.load(RATE))
+            turns_spec.append((channel, audio, clip.sentence))
+            t += len(audio) / RATE + 0.8
+            channel = 1 - channel
+        calls.append(build_call(sequential_turns(turns_spec, sample_rate_hz=RATE), sample_rate_hz=RATE))
+    return calls
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port), "--data-dir", data_dir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return proc, address
+            except grpc.RpcError:
+                time.sleep(0.5)
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+    raise RuntimeError("server did not become healthy within 120 s")
+
+
+def run_level(n: int, calls: list[WavAudio]) -> LevelResult:
+    with tempfile.TemporaryDirectory() as data_dir:
+        proc, address = start_server(data_dir)
+        server = psutil.Process(proc.pid)
+        cpu_before = server.cpu_times()
+        lags: list[float] = []
+        shed = segments = 0
+        lock = threading.Lock()
+
+        def one_call(audio: WavAudio, delay_s: float) -> None:
+            nonlocal shed, segments
+            time.sleep(delay_s)
+            sent: list[tuple[float, float]] = []
+            with grpc.insecure_channel(address) as channel:
+                stub = pb_grpc.CallMonitorStub(channel)
+                requests = requests_for(audio, StreamOptions(realtime=True), sent_log=sent)
+                for event in stub.StreamCall(requests, timeout=600):
+                    kind = event.WhichOneof("event")
+                    now = time.monotonic()
+                    if kind == "transcript":
+                        end_s = event.transcript.end_s
+                        sent_at = next((wall for call_s, wall in sent if call_s >= end_s), None)
+                        with lock:
+                            segments += 1
+                            if sent_at is not None:
+                                lags.append(now - sent_at)
+                    elif kind == "ended":
+                        with lock:
+                            shed += event.ended.utterances_shed
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=one_call, args=(calls[i], 0.37 * i)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.monotonic() - started
+        cpu_after = server.cpu_times()
+        with open(f"/proc/{proc.pid}/status") as f:
+            hwm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+        proc.terminate()
+        proc.wait(timeout=60)
+    cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    audio_s = sum(c.duration_s for c in calls[:n])
+    lag = np.array(lags) if lags else np.array([float("nan")])
+    return LevelResult(
+        calls=n,
+        audio_s=round(audio_s, 1),
+        segments=segments,
+        utterances_shed=shed,
+        lag_p50_s=round(float(np.percentile(lag, 50)), 2),
+        lag_p95_s=round(float(np.percentile(lag, 95)), 2),
+        lag_max_s=round(float(lag.max()), 2),
+        cpu_s_per_audio_s=round(cpu / audio_s, 3),
+        peak_rss_mib=round(hwm_kib / 1024, 1),
+        wall_s=round(wall, 1),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="1,2,4,8", help="numbers of simultaneous calls (default 1,2,4,8)")
+    parser.add_argument("--call-s", type=float, default=30.0, help="length of each call in seconds (default 30)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--out", default=str(RESULTS / "stream_load.json"), help="where to write the results")
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.levels.split(",")]
+    if not (shared_data_dir() / "ravdess" / "LABELS.csv").exists():
+        print(f"bench: speech corpora not found at {shared_data_dir()}; set CALLGUARD_SHARED_DATA", file=sys.stderr)
+        return 2
+    print(f"building {max(levels)} calls of ~{args.call_s:.0f} s from the shared corpora ...", file=sys.stderr)
+    calls = make_calls(max(levels), args.call_s)
+    results = []
+    for n in levels:
+        print(f"N={n}: streaming {n} call(s) in real time against a fresh server ...", file=sys.stderr, flush=True)
+        result = run_level(n, calls)
+        results.append(result)
+        print(
+            f"N={n}: lag p50 {result.lag_p50_s:.2f} s, p95 {result.lag_p95_s:.2f} s, "
+            f"{result.cpu_s_per_audio_s:.3f} CPU-s/audio-s, RSS {result.peak_rss_mib:.0f} MiB, shed {result.utterances_shed}",
+            file=sys.stderr,
+            flush=True,
+        )
+    report = {
+        "benchmark": "stream_load",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "call_s": args.call_s,
+        "levels": [asdict(r) for r in results],
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"\n{'calls':>5} {'audio s':>8} {'segs':>5} {'shed':>5} {'lag p50':>8} {'lag p95':>8} {'lag max':>8} "
+            f"{'CPU-s/audio-s':>13} {'peak RSS':>9}"
+        )
+        for r in results:
+            print(
+                f"{r.calls:>5} {r.audio_s:>8.1f} {r.segments:>5} {r.utterances_shed:>5} {r.lag_p50_s:>7.2f}s "
+                f"{r.lag_p95_s:>7.2f}s {r.lag_max_s:>7.2f}s {r.cpu_s_per_audio_s:>13.3f} {r.peak_rss_mib:>6.0f} MiB"
+            )
+        print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The `callguard` command as people and scripts use it, against the running test server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.audio.wavfile import read_wav, write_wav
+from tests.calls import conversation, pick
+
+CALLGUARD = [sys.executable, "-m", "service.cli.main"]
+
+
+def callguard(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([*CALLGUARD, *args], capture_output=True, text=True, timeout=300, env=env)
+    if check and done.returncode != 0:
+        raise AssertionError(f"callguard {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory, ravdess) -> Path:
+    clips = pick(ravdess, speaker="ravdess_12", emotion="neutral", n=2)
+    path = tmp_path_factory.mktemp("cli") / "call.wav"
+    write_wav(path, conversation([(0, clips[0]), (1, clips[1])]).audio)
+    return path
+
+
+@pytest.fixture(scope="module")
+def streamed(address, wav) -> str:
+    out = callguard("stream", str(wav), "--server", address, "--call-id", "cli-call", "--meta", "agent_id=a9").stdout
+    assert "call cli-call accepted" in out
+    assert "customer" in out and "agent" in out and "door" in out.lower()
+    assert "call ended: COMPLETED" in out
+    return "cli-call"
+
+
+def test_stream_json_is_one_event_per_line(address, wav) -> None:
+    lines = callguard("stream", str(wav), "--server", address, "--json").stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert "accepted" in events[0] and "ended" in events[-1]
+    segments = [e["transcript"] for e in events if "transcript" in e]
+    assert {s["channel"] for s in segments} == {0, 1} and all(s["words"] for s in segments)
+
+
+def test_calls_and_show(address, streamed) -> None:
+    table = callguard("calls", "--server", address).stdout
+    assert table.splitlines()[0].startswith("CALL ID") and streamed in table
+    listed = json.loads(callguard("calls", "--server", address, "--json").stdout)
+    assert streamed in [c["call_id"] for c in listed["calls"]]
+    shown = callguard("show", streamed, "--server", address).stdout
+    assert "COMPLETED" in shown and "agent_id   a9" in shown and "door" in shown.lower()
+    detail = json.loads(callguard("show", streamed, "--server", address, "--json").stdout)
+    assert detail["summary"]["call_id"] == streamed and detail["segments"]
+
+
+def test_audio_comes_back_exactly(address, streamed, wav, tmp_path) -> None:
+    out = tmp_path / "back.wav"
+    callguard("audio", streamed, "--server", address, "-o", str(out))
+    assert read_wav(out) == read_wav(wav)
+
+
+def test_errors_say_what_to_do(address, tmp_path) -> None:
+    missing = callguard("show", "nope", "--server", address, check=False)
+    assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr and "callguard calls" in missing.stderr
+    down = callguard("calls", "--server", "127.0.0.1:1", check=False)
+    assert down.returncode == 2 and "is `callguard serve` running there?" in down.stderr
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    assert "not a RIFF/WAVE file" in callguard("stream", str(bad), "--server", address, check=False).stderr
+
+
+def test_serve_refuses_a_broken_model(tmp_path) -> None:
+    (tmp_path / "model").mkdir()
+    done = callguard(
+        "serve", "--port", "0", "--data-dir", str(tmp_path / "var"), "--model", str(tmp_path / "model"), check=False
+    )
+    assert done.returncode == 2 and "not a complete faster-whisper model directory" in done.stderr
