@@ -45,11 +45,11 @@ def build_deps(settings: Settings) -> SessionDeps:
         settings.whisper_model,
         compute_type=settings.compute_type,
         cpu_threads=settings.effective_cpu_threads,
-        workers=settings.transcribe_workers,
+        workers=settings.effective_transcribe_workers,
     )
     transcriber.warm_up()
     log.info("loaded %s in %.1f s", transcriber.description, time.monotonic() - started)
-    pool = TranscriptionPool(workers=settings.transcribe_workers, queue_size=settings.transcribe_queue)
+    pool = TranscriptionPool(workers=settings.effective_transcribe_workers, queue_size=settings.transcribe_queue)
     return SessionDeps(settings, store, audio, transcriber, pool, SileroModel())
 
 
@@ -59,6 +59,7 @@ class RunningServer:
     port: int
     manager: CallManager
     health: health.HealthServicer
+    owns_deps: bool = True
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop taking calls, end streams, let sessions store what they received, release resources."""
@@ -66,12 +67,14 @@ class RunningServer:
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.stop(grace_s).wait()
         self.manager.shutdown(timeout_s=grace_s)
-        deps = self.manager.deps
-        deps.pool.close()
-        deps.store.close()
+        if self.owns_deps:
+            self.manager.deps.pool.close()
+            self.manager.deps.store.close()
 
 
 def create_server(settings: Settings, deps: SessionDeps | None = None) -> RunningServer:
+    """Start serving. Resources passed in as `deps` stay open after stop(); ones built here are closed."""
+    owns_deps = deps is None
     deps = deps or build_deps(settings)
     manager = CallManager(deps)
     server = grpc.server(
@@ -91,7 +94,7 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
     server.start()
     for name in ("", SERVICE_NAME):  # models are loaded and warmed up by now
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, manager, health_servicer)
+    return RunningServer(server, port, manager, health_servicer, owns_deps)
 
 
 def serve(settings: Settings) -> None:

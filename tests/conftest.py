@@ -42,10 +42,13 @@ def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def deps(server_settings: Settings) -> SessionDeps:
+def deps(server_settings: Settings) -> Iterator[SessionDeps]:
     """The real model, loaded once for the whole run."""
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
-    return build_deps(server_settings)
+    built = build_deps(server_settings)
+    yield built
+    built.pool.close()
+    built.store.close()
 
 
 @pytest.fixture(scope="session")

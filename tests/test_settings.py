@@ -48,3 +48,9 @@ def test_every_setting_is_documented() -> None:
     assert len(rows) == len(Settings.__dataclass_fields__)
     undocumented = [env for env, _default, text in rows if not text]
     assert not undocumented
+
+
+def test_readme_documents_every_setting_with_its_default(repo_root) -> None:
+    readme = (repo_root / "README.md").read_text()
+    missing = [env for env, default, _ in describe() if f"| `{env}` | `{default}` |" not in readme]
+    assert not missing, f"README configuration table is out of date for {missing}"
