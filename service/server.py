@@ -108,6 +108,7 @@ def serve(settings: Settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(timeout=0.5):  # a bare wait() is not woken by signals on every platform
+        pass
     log.info("shutting down: finishing calls in progress")
     running.stop()

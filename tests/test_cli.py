@@ -82,3 +82,23 @@ def test_serve_refuses_a_broken_model(tmp_path) -> None:
         "serve", "--port", "0", "--data-dir", str(tmp_path / "var"), "--model", str(tmp_path / "model"), check=False
     )
     assert done.returncode == 2 and "not a complete faster-whisper model directory" in done.stderr
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path) -> None:
+    import signal
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [*CALLGUARD, "serve", "--port", str(port), "--data-dir", str(tmp_path)], stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "listening on" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert "shutting down" in proc.stderr.read()
+    assert (tmp_path / "callguard.db").exists()
