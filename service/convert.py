@@ -5,6 +5,7 @@ from __future__ import annotations
 from callguard.v1 import callguard_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from features.syllables import speech_rate
 from service import events as ev
 from service.audio.formats import AudioFormat, Encoding
 from service.domain import (
@@ -17,6 +18,7 @@ from service.domain import (
     default_roles,
     resolve_languages,
 )
+from service.emotion import EmotionEstimate
 from service.errors import InvalidInput
 from service.transcription.results import Segment
 
@@ -85,6 +87,29 @@ def segment_pb(channel: int, role: Role, seg: Segment) -> pb.TranscriptSegment:
         language_probability=seg.language_probability,
         avg_logprob=seg.avg_logprob,
         words=[pb.Word(start_s=w.start_s, end_s=w.end_s, text=w.text, probability=w.probability) for w in seg.words],
+        speech_rate_sps=speech_rate([(w.start_s, w.end_s, w.text) for w in seg.words]),
+    )
+
+
+def emotion_pb(channel: int, role: Role, e: EmotionEstimate) -> pb.EmotionUpdate:
+    return pb.EmotionUpdate(
+        channel=channel,
+        role=ROLE_PB[role],
+        start_s=e.start_s,
+        end_s=e.end_s,
+        anger=e.anger,
+        disappointment=e.disappointment,
+        neutral=e.neutral,
+        other=e.other,
+        prosody=pb.ProsodySummary(
+            pitch_hz=e.pitch_hz,
+            pitch_st_vs_baseline=e.pitch_st_vs_baseline,
+            loudness_db_vs_baseline=e.loudness_db_vs_baseline,
+            speech_rate_sps=e.speech_rate_sps,
+            pause_ratio=e.pause_ratio,
+            pitch_range_st=e.pitch_range_st,
+        ),
+        baseline_ready=e.baseline_ready,
     )
 
 
@@ -110,10 +135,13 @@ def summary_pb(rec: CallRecord) -> pb.CallSummary:
     return msg
 
 
-def call_pb(rec: CallRecord, segments: list[tuple[int, Segment]]) -> pb.Call:
+def call_pb(
+    rec: CallRecord, segments: list[tuple[int, Segment]], emotions: list[tuple[int, EmotionEstimate]]
+) -> pb.Call:
     return pb.Call(
         summary=summary_pb(rec),
         segments=[segment_pb(ch, rec.roles[ch], seg) for ch, seg in segments],
+        emotions=[emotion_pb(ch, rec.roles[ch], e) for ch, e in emotions],
     )
 
 
@@ -144,6 +172,8 @@ def event_pb(call_id: str, stamped: ev.Stamped) -> pb.CallEvent:
                 language=e.language,
             )
         )
+    elif isinstance(e, ev.EmotionUpdate):
+        out.emotion.CopyFrom(emotion_pb(e.channel, e.role, e.estimate))
     elif isinstance(e, ev.Progress):
         out.progress.CopyFrom(pb.AudioProgress(bytes_stored=e.bytes_stored, audio_s=e.audio_s))
     elif isinstance(e, ev.Notice):

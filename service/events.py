@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from service.domain import CallStatus, Role
+from service.emotion import EmotionEstimate
 from service.errors import CallguardError
 from service.transcription.results import Segment
 
@@ -31,6 +32,13 @@ class InterimTranscript:
     end_s: float
     text: str
     language: str
+
+
+@dataclass(frozen=True)
+class EmotionUpdate:
+    channel: int
+    role: Role
+    estimate: EmotionEstimate
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ class Failed:
     error: CallguardError
 
 
-Event = Accepted | FinalTranscript | InterimTranscript | Progress | Notice | Ended
+Event = Accepted | FinalTranscript | InterimTranscript | EmotionUpdate | Progress | Notice | Ended
 
 
 @dataclass(frozen=True)

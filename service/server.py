@@ -14,12 +14,16 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
 from callguard.v1 import callguard_pb2 as pb
 from callguard.v1 import callguard_pb2_grpc as pb_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from features.model import EmotionModel, ModelIntegrityError
+from features.prosody import FEATURE_RATE_HZ, describe
 from service.calls import CallManager
+from service.errors import ModelError
 from service.servicer import CallMonitorServicer
 from service.session import SessionDeps
 from service.settings import Settings
@@ -49,8 +53,20 @@ def build_deps(settings: Settings) -> SessionDeps:
     )
     transcriber.warm_up()
     log.info("loaded %s in %.1f s", transcriber.description, time.monotonic() - started)
+    emotion_model = load_emotion_model()
     pool = TranscriptionPool(workers=settings.effective_transcribe_workers, queue_size=settings.transcribe_queue)
-    return SessionDeps(settings, store, audio, transcriber, pool, SileroModel())
+    return SessionDeps(settings, store, audio, transcriber, pool, SileroModel(), emotion_model)
+
+
+def load_emotion_model() -> EmotionModel:
+    """The shipped emotion model, checksum-verified; warms up the feature code (librosa compiles on first use)."""
+    try:
+        model = EmotionModel.load()
+    except (ModelIntegrityError, OSError, ValueError) as exc:
+        raise ModelError(f"emotion model: {exc}") from exc
+    noise = np.random.default_rng(0).standard_normal(FEATURE_RATE_HZ).astype(np.float32) * 0.1
+    describe(noise)
+    return model
 
 
 @dataclass

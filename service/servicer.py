@@ -174,7 +174,9 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
     @_grpc_errors
     def GetCall(self, request: pb.GetCallRequest, context: grpc.ServicerContext) -> pb.Call:
         record = self._deps.store.get_call(request.call_id)
-        return convert.call_pb(record, self._deps.store.segments(request.call_id))
+        return convert.call_pb(
+            record, self._deps.store.segments(request.call_id), self._deps.store.emotions(request.call_id)
+        )
 
     @_grpc_errors
     def GetCallAudio(self, request: pb.GetCallAudioRequest, context: grpc.ServicerContext):

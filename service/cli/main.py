@@ -20,6 +20,7 @@ from google.protobuf.json_format import MessageToDict
 from service import client
 from service.audio.formats import AudioFormat, Encoding
 from service.audio.wavfile import WavAudio, read_wav, write_wav
+from service.domain import CallStatus
 from service.errors import CallguardError
 from service.settings import describe, load_settings
 
@@ -46,6 +47,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def emotion_line(e, role: str) -> str:  # type: ignore[no-untyped-def]
+    """One readable line for an emotion estimate (proto message or report dict alike)."""
+    get = e.get if isinstance(e, dict) else lambda k: getattr(e, k, None)
+    p = get("prosody") or e
+    pget = p.get if isinstance(p, dict) else lambda k: getattr(p, k)
+    calibrating = "" if get("baseline_ready") else "  (learning baseline)"
+    return (
+        f"ch{get('channel')} {role:8} {get('start_s'):6.2f}-{get('end_s'):6.2f} anger {get('anger'):.2f} "
+        f"disappointment {get('disappointment'):.2f} | pitch {pget('pitch_hz'):.0f} Hz "
+        f"{pget('pitch_st_vs_baseline'):+.1f} st, loudness {pget('loudness_db_vs_baseline'):+.1f} dB, "
+        f"{pget('speech_rate_sps'):.1f} syl/s, pauses {100 * pget('pause_ratio'):.0f}%{calibrating}"
+    )
+
+
 # ---- stream -----------------------------------------------------------------------------------------------
 def _format_event(event: pb.CallEvent) -> str | None:
     kind = event.WhichOneof("event")
@@ -58,6 +73,8 @@ def _format_event(event: pb.CallEvent) -> str | None:
     if kind == "interim":
         s = event.interim
         return f"{t} ch{s.channel} {ROLE_NAMES[s.role]:8} {s.start_s:6.2f}-{s.end_s:6.2f} (interim) {s.text}"
+    if kind == "emotion":
+        return f"{t} {emotion_line(event.emotion, ROLE_NAMES[event.emotion.role])}"
     if kind == "notice":
         n = event.notice
         return f"{t} NOTICE {pb.Notice.Code.Name(n.code)} ch{n.channel} {n.start_s:.2f}-{n.end_s:.2f}: {n.message}"
@@ -97,6 +114,77 @@ def cmd_stream(args: argparse.Namespace) -> int:
             if line:
                 print(line, flush=True)
     return 0
+
+
+# ---- analyze -----------------------------------------------------------------------------------------------
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """The live pipeline (CallSession) run over a recording, without a server."""
+    import re
+    import tempfile
+
+    from service import convert
+    from service import events as ev
+    from service.report import event_dict
+    from service.server import build_deps
+    from service.session import CallSession
+
+    audio = read_wav(args.wav)
+    options = client.StreamOptions(language=args.language, roles=tuple(args.roles.split(",")) if args.roles else ())
+    call_id = re.sub(r"[^A-Za-z0-9._-]", "_", Path(args.wav).stem)[:40].lstrip(".") or "call"
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(data_dir=args.data_dir or tmp)
+        deps = build_deps(settings)
+        spec = convert.call_spec(
+            client.config_for(audio, options), call_id=f"{call_id}-{new_suffix()}", allowed_languages=settings.languages
+        )
+        session = CallSession(spec, deps, on_done=lambda _: None, offline=True)
+        step = audio.format.bytes_per_second // 50  # 20 ms frames, as a gateway sends them
+        for offset in range(0, len(audio.data), step):
+            session.ingest(audio.data[offset : offset + step])
+        session.end_input(CallStatus.COMPLETED)
+        events = []
+        while True:
+            stamped = session.next_event(timeout_s=1.0)
+            if stamped is None:
+                continue
+            if isinstance(stamped.event, ev.Ended):
+                break
+            item = event_dict(stamped.event)  # type: ignore[arg-type]
+            if item:
+                events.append(item)
+        deps.pool.close()
+        deps.store.close()
+    events.sort(key=lambda e: (e["end_s"], e["channel"]))
+    f = audio.format
+    call = {
+        "file": str(args.wav),
+        "encoding": f.encoding.value,
+        "sample_rate_hz": f.sample_rate_hz,
+        "channels": [{"channel": i, "role": r.value.lower()} for i, r in enumerate(spec.roles)],
+        "duration_s": audio.duration_s,
+    }
+    if args.json:
+        _print_json({"call": call, "events": events})
+        return 0
+    print(
+        f"{args.wav}: {f.encoding.value} {f.sample_rate_hz} Hz, {f.channel_count} channel(s), {audio.duration_s:.1f} s"
+    )
+    for channel, role in enumerate(spec.roles):
+        print(f"\n== channel {channel}: {role.value.lower()} ==")
+        for e in events:
+            if e["channel"] != channel:
+                continue
+            if e["type"] == "emotion":
+                print("  " + emotion_line(e, role.value.lower()))
+            elif e["type"] == "transcript":
+                print(f'  {e["start_s"]:6.2f}-{e["end_s"]:6.2f} "{e["text"]}"')
+    return 0
+
+
+def new_suffix() -> str:
+    import secrets
+
+    return secrets.token_hex(3)
 
 
 # ---- calls / show / audio -----------------------------------------------------------------------------------
@@ -197,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata, e.g. agent_id=a17")
     p.add_argument("--interim", action="store_true", help="also print interim (partial) transcripts")
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("analyze", help="run the live pipeline over a recorded call, offline")
+    p.add_argument("wav", help="WAV file: PCM, mu-law or A-law; mono or stereo (ch0 customer, ch1 agent)")
+    p.add_argument("--json", action="store_true", help='{"call": {...}, "events": [...]} on stdout')
+    p.add_argument("--language", default="auto", help="zh, en, zh,en or auto (default)")
+    p.add_argument("--roles", default="", help="roles per channel, e.g. customer,agent (default)")
+    p.add_argument("--data-dir", help="keep the analysed call in this data directory (default: discard)")
+    p.set_defaults(func=cmd_analyze)
 
     p = client_parser("calls", "list stored calls, newest first")
     p.add_argument("--limit", type=int, default=50, help="calls per page (default 50)")

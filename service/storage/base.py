@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from service.domain import CallRecord, CallStatus
+from service.emotion import EmotionEstimate
 from service.transcription.results import Segment
 
 
@@ -15,6 +16,11 @@ class CallStore(Protocol):
     def update_progress(self, call_id: str, *, audio_bytes: int, utterances_shed: int) -> None: ...
 
     def add_segment(self, call_id: str, channel: int, segment: Segment) -> None: ...
+
+    def add_emotion(self, call_id: str, channel: int, estimate: EmotionEstimate) -> None: ...
+
+    def emotions(self, call_id: str) -> list[tuple[int, EmotionEstimate]]:
+        """(channel, estimate) in call-time order."""
 
     def finish_call(
         self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from service.audio.formats import AudioFormat, Encoding
 from service.domain import CallRecord, CallStatus, Role
+from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound
 from service.transcription.results import Segment, Word
 
@@ -45,6 +47,17 @@ MIGRATIONS: list[str] = [
         words                TEXT NOT NULL     -- JSON list of [start_s, end_s, text, probability]
     );
     CREATE INDEX segments_by_call ON segments (call_id, start_s);
+    """,
+    """
+    CREATE TABLE emotions (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id   TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+        channel   INTEGER NOT NULL,
+        start_s   REAL NOT NULL,
+        end_s     REAL NOT NULL,
+        estimate  TEXT NOT NULL     -- JSON object: the EmotionEstimate fields
+    );
+    CREATE INDEX emotions_by_call ON emotions (call_id, end_s);
     """,
 ]
 
@@ -125,6 +138,20 @@ class SqliteCallStore:
                     json.dumps(words, ensure_ascii=False),
                 ),
             )
+
+    def add_emotion(self, call_id: str, channel: int, estimate: EmotionEstimate) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO emotions (call_id, channel, start_s, end_s, estimate) VALUES (?, ?, ?, ?, ?)",
+                (call_id, channel, estimate.start_s, estimate.end_s, json.dumps(dataclasses.asdict(estimate))),
+            )
+
+    def emotions(self, call_id: str) -> list[tuple[int, EmotionEstimate]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT channel, estimate FROM emotions WHERE call_id = ? ORDER BY end_s, channel, id", (call_id,)
+            ).fetchall()
+        return [(r["channel"], EmotionEstimate(**json.loads(r["estimate"]))) for r in rows]
 
     def finish_call(
         self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int

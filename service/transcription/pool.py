@@ -45,6 +45,7 @@ class TranscriptionPool:
         self._queue_size = queue_size
         self._finals_waiting = 0
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
         self._seq = itertools.count()
         self.stats = PoolStats()
         self._threads = [
@@ -65,10 +66,13 @@ class TranscriptionPool:
         with self._lock:
             return self._finals_waiting
 
-    def submit(self, job: Job) -> bool:
-        """Queue a job. Returns False, without queuing, when a final job would exceed the bound."""
-        with self._lock:
+    def submit(self, job: Job, *, wait: bool = False) -> bool:
+        """Queue a job. Returns False, without queuing, when a final job would exceed the bound; with `wait`
+        (offline analysis, where nothing is live) it waits for room instead."""
+        with self._room:
             if not job.interim:
+                while wait and self._finals_waiting >= self._queue_size:
+                    self._room.wait(timeout=1.0)
                 if self._finals_waiting >= self._queue_size:
                     self.stats.shed += 1
                     return False
@@ -88,9 +92,10 @@ class TranscriptionPool:
             _prio, _seq, job = self._queue.get()
             if job is None:
                 return
-            with self._lock:
+            with self._room:
                 if not job.interim:
                     self._finals_waiting -= 1
+                    self._room.notify()
                 self._busy += 1
                 self.stats.max_wait_s = max(self.stats.max_wait_s, time.monotonic() - job.enqueued_at)
             try:

@@ -7,6 +7,7 @@ cut at `max_utterance_s` (at the last short pause if there was one) so a monolog
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ class UtteranceSegmenter:
         self._speech_start: int | None = None
         self._silence_start: int | None = None
         self._last_pause: int | None = None  # start of the latest short pause inside the utterance
+        self._marks: deque[int] = deque(maxlen=int(30 * SAMPLE_RATE_HZ / WINDOW_SAMPLES))  # recent speech windows
 
     @property
     def in_speech(self) -> bool:
@@ -70,6 +72,8 @@ class UtteranceSegmenter:
         self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float32)])
         out: list[Utterance] = []
         for prob in self._vad.push(samples):
+            if prob >= self._opt.threshold:
+                self._marks.append(self._origin)
             out.extend(self._step(float(prob), self._origin))
             self._origin += WINDOW_SAMPLES
         self._trim()
@@ -91,6 +95,11 @@ class UtteranceSegmenter:
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = self._origin
         return out
+
+    def speech_s(self, start_s: float, end_s: float) -> float:
+        """Seconds of VAD speech between two call times (within the last 30 s)."""
+        a, b = start_s * SAMPLE_RATE_HZ, end_s * SAMPLE_RATE_HZ
+        return sum(1 for w in self._marks if a <= w < b) * WINDOW_SAMPLES / SAMPLE_RATE_HZ
 
     def partial(self) -> Utterance | None:
         """The utterance in progress so far (for interim transcripts), or None in silence."""

@@ -15,6 +15,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+import ctranslate2
 import numpy as np
 import opencc
 from faster_whisper import WhisperModel
@@ -55,6 +56,7 @@ class Transcriber:
 
     def __init__(self, model_spec: str, *, compute_type: str = "int8", cpu_threads: int = 0, workers: int = 1) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub, whatever the model spec
+        ctranslate2.set_random_seed(0)  # the temperature fallback samples: keep runs reproducible
         source = resolve_model(model_spec)
         try:
             self._model = WhisperModel(

@@ -1,0 +1,114 @@
+"""Live emotion estimates per channel: every second of speech, score the last few seconds against the
+speaker's own baseline. Runs in the call's analysis thread on the audio as it arrives; it never waits for
+transcription (the transcript's speech rate is attached to transcript segments instead)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.baseline import RunningBaseline
+from features.model import EmotionModel, model_inputs
+from features.prosody import FEATURE_NAMES, FEATURE_RATE_HZ, describe
+from service.audio.resample import StreamResampler
+
+_F0 = FEATURE_NAMES.index("f0_median_st")
+_LOUD = FEATURE_NAMES.index("loud_median_db")
+_RANGE = FEATURE_NAMES.index("f0_range_st")
+
+
+@dataclass(frozen=True)
+class EmotionOptions:
+    """When and over what an estimate is made (see Settings)."""
+
+    window_s: float = 3.0
+    hop_s: float = 1.0
+    min_speech_s: float = 0.5  # of VAD speech in the window
+    baseline_windows: int = 6
+
+
+@dataclass(frozen=True)
+class EmotionEstimate:
+    start_s: float
+    end_s: float
+    anger: float
+    disappointment: float
+    neutral: float
+    other: float
+    pitch_hz: float
+    pitch_st_vs_baseline: float
+    loudness_db_vs_baseline: float
+    speech_rate_sps: float
+    pause_ratio: float
+    pitch_range_st: float
+    baseline_ready: bool
+
+
+def _finite(x: float) -> float:
+    return float(x) if np.isfinite(x) else 0.0
+
+
+class ChannelEmotion:
+    """Keeps the last `window_s` of one channel at 8 kHz and scores it every `hop_s` of call time."""
+
+    def __init__(self, model: EmotionModel, in_rate_hz: int, options: EmotionOptions) -> None:
+        self._model = model
+        self._opt = options
+        self._resampler = StreamResampler(in_rate_hz, FEATURE_RATE_HZ)
+        self._window = int(options.window_s * FEATURE_RATE_HZ)
+        self._keep = self._window + 2 * FEATURE_RATE_HZ  # the window plus room for a late hop inside a chunk
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._pos = 0  # samples at 8 kHz since the start of the call
+        self._next_hop = int(options.hop_s * FEATURE_RATE_HZ)
+        self.baseline = RunningBaseline(len(FEATURE_NAMES), n_windows=options.baseline_windows)
+
+    def push(self, samples: np.ndarray, speech_s: Callable[[float, float], float]) -> list[EmotionEstimate]:
+        """Feed input-rate samples; `speech_s(start_s, end_s)` says how much VAD speech a range holds."""
+        out = self._resampler.push(samples)
+        self._buf = np.concatenate([self._buf, out])[-self._keep :]
+        self._pos += len(out)
+        estimates = []
+        while self._pos >= self._next_hop:
+            end_s = self._next_hop / FEATURE_RATE_HZ
+            self._next_hop += int(self._opt.hop_s * FEATURE_RATE_HZ)
+            start_s = max(0.0, end_s - self._opt.window_s)
+            if speech_s(end_s - self._opt.hop_s, end_s) <= 0 or speech_s(start_s, end_s) < self._opt.min_speech_s:
+                continue  # silence, or too little speech to say anything: no estimate
+            lag = self._pos - int(end_s * FEATURE_RATE_HZ)
+            audio = self._buf[max(0, len(self._buf) - lag - self._window) : len(self._buf) - lag]
+            estimate = self._score(audio, start_s, end_s)
+            if estimate is not None:
+                estimates.append(estimate)
+        return estimates
+
+    def skip(self, n_in_samples: int, in_rate_hz: int) -> None:
+        """Audio lost to analysis: restart the window after the gap."""
+        self._resampler = StreamResampler(in_rate_hz, FEATURE_RATE_HZ)
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._pos += round(n_in_samples * FEATURE_RATE_HZ / in_rate_hz)
+        self._next_hop = self._pos + int(self._opt.hop_s * FEATURE_RATE_HZ)
+
+    def _score(self, audio: np.ndarray, start_s: float, end_s: float) -> EmotionEstimate | None:
+        features, prosody = describe(audio)
+        if prosody.speech_s < self._opt.min_speech_s or not np.isfinite(features[_LOUD]):
+            return None
+        self.baseline.update(features)
+        base = self.baseline.mean
+        p = self._model.probabilities(model_inputs(features, base))[0]
+        return EmotionEstimate(
+            start_s=start_s,
+            end_s=end_s,
+            anger=float(p[0]),
+            disappointment=float(p[1]),
+            neutral=float(p[2]),
+            other=float(p[3]),
+            pitch_hz=_finite(prosody.pitch_hz),
+            pitch_st_vs_baseline=_finite(features[_F0] - base[_F0]),
+            loudness_db_vs_baseline=_finite(features[_LOUD] - base[_LOUD]),
+            speech_rate_sps=_finite(prosody.speech_rate_sps),
+            pause_ratio=_finite(prosody.pause_ratio),
+            pitch_range_st=_finite(features[_RANGE]),
+            baseline_ready=self.baseline.ready,
+        )

@@ -1,0 +1,38 @@
+"""Events as plain dictionaries for JSON output (`analyze --json`): type, channel, role, start_s, end_s, fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from service import events as ev
+
+
+def event_dict(e: ev.Event) -> dict[str, Any] | None:
+    """The JSON form of a session event; None for bookkeeping events (accepted, progress)."""
+    if isinstance(e, ev.EmotionUpdate):
+        fields = dataclasses.asdict(e.estimate)
+        return {"type": "emotion", "channel": e.channel, "role": e.role.value.lower(), **fields}
+    if isinstance(e, ev.FinalTranscript):
+        s = e.segment
+        return {
+            "type": "transcript",
+            "channel": e.channel,
+            "role": e.role.value.lower(),
+            "start_s": s.start_s,
+            "end_s": s.end_s,
+            "text": s.text,
+            "language": s.language,
+            "words": [dataclasses.asdict(w) for w in s.words],
+        }
+    if isinstance(e, ev.Notice):
+        return {
+            "type": "notice",
+            "channel": e.channel,
+            "role": None,
+            "start_s": e.start_s,
+            "end_s": e.end_s,
+            "code": e.code.value,
+            "message": e.message,
+        }
+    return None
