@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTO  := proto/callguard/v1/callguard.proto
 GEN    := proto/callguard/v1/callguard_pb2.py proto/callguard/v1/callguard_pb2_grpc.py
 
-.PHONY: install proto run test lint format bench clean
+.PHONY: install proto run test lint format bench train evaluate clean
 
 install: $(STAMP) $(GEN)
 
@@ -42,7 +42,16 @@ format: install
 	$(VENV)/bin/ruff format .
 
 bench: install
+	$(PY) -m bench.prosody
 	$(PY) -m bench.stream_load
+
+# Retrain the emotion model from ../shared/data (minutes) and evaluate it on both corpora.
+train: install
+	$(PY) -m features.train
+
+evaluate: install
+	$(PY) -m features.evaluate ../shared/data/ravdess/LABELS.csv --telephone --json bench/results/evaluate_ravdess_telephone.json
+	$(PY) -m features.evaluate ../shared/data/casia/LABELS.csv --telephone --json bench/results/evaluate_casia_telephone.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info proto/callguard/v1/*_pb2*
