@@ -18,7 +18,7 @@ from features.corpus import REPO_ROOT, Clip
 from features.prosody import FEATURE_NAMES, FEATURE_RATE_HZ, describe
 from features.telephone import degrade
 
-FEATURE_VERSION = "1"
+FEATURE_VERSION = "2"
 CACHE_DIR = REPO_ROOT / "var" / "cache"
 
 # Our four classes. RAVDESS "calm" counts as neutral; "sad" is the acted proxy for disappointment.

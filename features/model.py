@@ -66,7 +66,7 @@ def new_pipeline(seed: int = 0) -> Pipeline:
         [
             ("impute", SimpleImputer(strategy="median")),
             ("scale", StandardScaler()),
-            ("classify", LogisticRegression(C=0.3, class_weight="balanced", max_iter=5000, random_state=seed)),
+            ("classify", LogisticRegression(C=0.03, class_weight="balanced", max_iter=5000, random_state=seed)),
         ]
     )
 

