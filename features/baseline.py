@@ -14,12 +14,23 @@ import numpy as np
 BASELINE_CLIPS = 6
 
 
-def baseline_mask(speakers: np.ndarray, *, n_baseline: int = BASELINE_CLIPS, seed: int = 0) -> np.ndarray:
-    """Boolean mask of the clips used as each speaker's baseline: `n_baseline` random clips per speaker."""
+def baseline_mask(
+    speakers: np.ndarray,
+    *,
+    n_baseline: int = BASELINE_CLIPS,
+    seed: int = 0,
+    calm: np.ndarray | None = None,
+) -> np.ndarray:
+    """Boolean mask of the clips used as each speaker's baseline: `n_baseline` random clips per speaker,
+    drawn from the clips marked in `calm` when given (a call's first seconds are usually calm: that is
+    the baseline the live service builds), else from all of them."""
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(speakers), dtype=bool)
     for speaker in np.unique(speakers):
-        idx = np.nonzero(speakers == speaker)[0]
+        pool = speakers == speaker
+        if calm is not None and np.sum(pool & calm) > 1:
+            pool = pool & calm
+        idx = np.nonzero(pool)[0]
         mask[rng.choice(idx, size=min(n_baseline, len(idx) - 1), replace=False)] = True
     return mask
 

@@ -10,6 +10,8 @@ Protocol (no speaker is ever in both training and test data):
   CASIA clips. Scored on the held-out actors' clips, clean and telephone separately.
 - CASIA: leave one speaker out; training gets all RAVDESS and the other CASIA speaker.
 - Each speaker's baseline is the mean of 6 random clips of that speaker (seeded), which are not scored.
+  `--baseline-from calm` draws them from neutral/calm clips instead, like a call's calm first seconds
+  (telephone RAVDESS: anger UAR 0.81, sad 0.65, 3-class 0.73; it did not help live switch detection).
 Baselines reported beside the model: majority class, and a loudness-only model.
 The final model is then fitted on everything and saved with its sidecar and metrics.
 """
@@ -42,15 +44,16 @@ CONDITIONS = (("telephone", True), ("clean", False))
 class Prepared:
     """One corpus in one condition, ready for the classifier."""
 
-    def __init__(self, table: FeatureTable, seed: int) -> None:
+    def __init__(self, table: FeatureTable, seed: int, baseline_from: str = "any") -> None:
         self.speakers = table.speakers
         self.labels = table.labels
-        baseline = baseline_mask(self.speakers, n_baseline=BASELINE_CLIPS, seed=seed)
+        calm = self.labels == "neutral" if baseline_from == "calm" else None
+        baseline = baseline_mask(self.speakers, n_baseline=BASELINE_CLIPS, seed=seed, calm=calm)
         self.inputs = model_inputs(table.x, speaker_baselines(table.x, self.speakers, baseline))
         self.scored = ~baseline
 
 
-def load(seed: int) -> dict[tuple[str, str], Prepared]:
+def load(seed: int, baseline_from: str = "any") -> dict[tuple[str, str], Prepared]:
     data = shared_data_dir()
     out = {}
     for corpus in CORPORA:
@@ -60,7 +63,7 @@ def load(seed: int) -> dict[tuple[str, str], Prepared]:
         clips = read_labels(labels_csv)
         for condition, telephone in CONDITIONS:
             print(f"{corpus} ({condition}): {len(clips)} clips", file=sys.stderr, flush=True)
-            out[corpus, condition] = Prepared(extract(clips, telephone=telephone), seed)
+            out[corpus, condition] = Prepared(extract(clips, telephone=telephone), seed, baseline_from)
     return out
 
 
@@ -144,10 +147,16 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=MODEL_DIR, help="where to write the model (default trained_models/)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--baseline-from",
+        choices=["any", "calm"],
+        default="any",
+        help="speaker baselines from 6 random clips (default) or 6 neutral/calm clips (a call's calm first seconds)",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    data = load(args.seed)
+    data = load(args.seed, args.baseline_from)
 
     candidates: dict[str, Model] = {
         "model": lambda: new_pipeline(args.seed),
@@ -169,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "input_names": list(INPUT_NAMES),
         "prosody_features": list(FEATURE_NAMES),
         "baseline_clips": BASELINE_CLIPS,
+        "baseline_from": args.baseline_from,
         "seed": args.seed,
         "trained_on": {
             "corpora": {c: "../shared/data/" + c for c in CORPORA},
