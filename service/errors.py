@@ -37,3 +37,7 @@ class ConfigError(CallguardError):
 
 class ShuttingDown(CallguardError):
     """The server is stopping and takes no new calls."""
+
+
+class ServerFault(CallguardError):
+    """Something failed on our side (e.g. the disk); the call is kept as far as it got and marked incomplete."""

@@ -25,6 +25,7 @@ from service.errors import (
     InvalidInput,
     ModelError,
     Overloaded,
+    ServerFault,
     ShuttingDown,
 )
 from service.session import CallSession
@@ -40,6 +41,7 @@ STATUS_BY_ERROR: list[tuple[type[CallguardError], grpc.StatusCode]] = [
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
     (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
+    (ServerFault, grpc.StatusCode.INTERNAL),
 ]
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -149,8 +151,16 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
         except CallguardError as error:
             session.fail(error)
             return
-        except Exception:  # grpc raises when the client goes away mid-stream
+        except grpc.RpcError:  # raised by the request iterator when the client goes away mid-stream
             session.end_input(CallStatus.INCOMPLETE, "client disconnected")
+            return
+        except Exception as exc:  # e.g. the disk: keep what was stored, tell the client, keep serving others
+            log.exception("call %s: failed to take audio", session.spec.call_id)
+            session.fail(
+                ServerFault(
+                    f"the server could not store audio ({type(exc).__name__}); the call was kept up to here and marked incomplete"
+                )
+            )
             return
         if gone.is_set():
             session.end_input(CallStatus.INCOMPLETE, "client disconnected")

@@ -28,7 +28,7 @@ from service import events as ev
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.domain import CallRecord, CallSpec, CallStatus, Role
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
-from service.errors import CallguardError
+from service.errors import CallguardError, InvalidInput
 from service.settings import Settings
 from service.storage import AudioStore, CallStore
 from service.transcription.pool import Job, TranscriptionPool
@@ -187,9 +187,11 @@ class CallSession:
         self._analysis.put((_END, status, reason))  # blocks only while analysis drains a full queue
 
     def fail(self, error: CallguardError) -> None:
-        """The client sent something invalid: end its stream with the error now, finish storing in the background."""
+        """End the client's stream with this error now (invalid input, or a fault on our side); finish storing
+        what arrived before it in the background."""
         self._emit(ev.Failed(error))
-        self.end_input(CallStatus.INCOMPLETE, f"invalid input: {error}")
+        kind = "invalid input" if isinstance(error, InvalidInput) else "server error"
+        self.end_input(CallStatus.INCOMPLETE, f"{kind}: {error}")
 
     # ---- handler side ------------------------------------------------------------------------------
     def next_event(self, timeout_s: float) -> ev.Stamped | None:
