@@ -47,6 +47,7 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 DEFAULT_CHUNK_BYTES = 64 * 1024
 MAX_CHUNK_BYTES = 1024 * 1024
+_CANCEL_GRACE_S = 0.5
 
 
 def status_for(error: CallguardError) -> grpc.StatusCode:
@@ -162,7 +163,9 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
                 )
             )
             return
-        if gone.is_set():
+        # A cancelled stream can also end the iterator like a half-close; gRPC reports the cancellation a moment
+        # later through the RPC's done-callback, so give it that moment before calling the call complete.
+        if gone.wait(_CANCEL_GRACE_S):
             session.end_input(CallStatus.INCOMPLETE, "client disconnected")
         else:
             session.end_input(CallStatus.COMPLETED)
