@@ -27,11 +27,6 @@ class CallManager:
         self._lock = threading.Lock()
         self._closing = False
 
-    @property
-    def active_count(self) -> int:
-        with self._lock:
-            return len(self._active)
-
     def start(self, spec: CallSpec) -> CallSession:
         """Admit a call or raise Overloaded / ShuttingDown / CallExists."""
         limit = self.deps.settings.max_concurrent_calls

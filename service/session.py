@@ -140,7 +140,6 @@ class CallSession:
             _Channel(i, spec.role(i), self._fmt.sample_rate_hz, deps) for i in range(self._fmt.channel_count)
         ]
         self._frames_in = 0  # sample frames received (per channel)
-        self._bytes_in = 0
         self._last_progress_s = 0.0
         self._pending = 0
         self._pending_cond = threading.Condition()
@@ -164,7 +163,6 @@ class CallSession:
         self._writer.write(data)
         start = self._frames_in
         self._frames_in += len(data) // self._fmt.frame_bytes
-        self._bytes_in += len(data)
         # If analysis is behind, it sees the gap in frame numbers, resyncs and reports it; storage is done.
         with contextlib.suppress(queue.Full):
             self._analysis.put((start, data), block=self._offline)

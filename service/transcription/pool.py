@@ -61,11 +61,6 @@ class TranscriptionPool:
         with self._lock:
             return self._finals_waiting == 0 and self._busy < len(self._threads)
 
-    @property
-    def backlog(self) -> int:
-        with self._lock:
-            return self._finals_waiting
-
     def submit(self, job: Job, *, wait: bool = False) -> bool:
         """Queue a job. Returns False, without queuing, when a final job would exceed the bound; with `wait`
         (offline analysis, where nothing is live) it waits for room instead."""
