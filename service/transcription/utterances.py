@@ -60,10 +60,6 @@ class UtteranceSegmenter:
         self._marks: deque[int] = deque(maxlen=int(30 * SAMPLE_RATE_HZ / WINDOW_SAMPLES))  # recent speech windows
 
     @property
-    def in_speech(self) -> bool:
-        return self._speech_start is not None
-
-    @property
     def position_s(self) -> float:
         return self._origin / SAMPLE_RATE_HZ
 
