@@ -3,8 +3,8 @@
     python -m features.evaluate LABELS.csv [--telephone] [--json OUT]
 
 LABELS.csv needs the columns path (relative to the CSV's folder), speaker and emotion (angry, sad, neutral,
-calm, happy, fear, disgust, surprise...). As on a live call, each speaker is judged against a baseline made
-from a few of that speaker's own clips in the evaluated set (6, seeded), which are then not scored.
+calm, happy, fear, disgust, surprise...). Each speaker is z-normalised over that speaker's own clips in the
+evaluated set (never their labels), as the model was trained; every clip is scored.
 `--telephone` first passes the audio through a simulated phone line (8 kHz, 300-3400 Hz, G.711 mu-law).
 Prints anger-vs-rest and sad-vs-rest UAR and ROC AUC, and the angry/sad/neutral UAR with its confusion
 matrix; `--json OUT` writes them (keys anger_vs_rest.uar, anger_vs_rest.auc, sad_vs_rest.uar,
@@ -18,27 +18,25 @@ import json
 import sys
 from pathlib import Path
 
-from features.baseline import BASELINE_CLIPS, baseline_mask, speaker_baselines
+from features.baseline import speaker_znorm
 from features.corpus import read_labels
 from features.dataset import extract
 from features.metrics import format_report, report
-from features.model import MODEL_DIR, EmotionModel, ModelIntegrityError, model_inputs
+from features.model import MODEL_DIR, EmotionModel, ModelIntegrityError
 
 
-def evaluate(labels_csv: Path, *, telephone: bool, model_dir: Path = MODEL_DIR, seed: int = 0) -> dict:
+def evaluate(labels_csv: Path, *, telephone: bool, model_dir: Path = MODEL_DIR) -> dict:
     model = EmotionModel.load(model_dir)
     clips = read_labels(labels_csv)
     if not clips:
         raise ValueError(f"{labels_csv} lists no clips")
     table = extract(clips, telephone=telephone)
-    mask = baseline_mask(table.speakers, n_baseline=BASELINE_CLIPS, seed=seed)
-    inputs = model_inputs(table.x, speaker_baselines(table.x, table.speakers, mask))
-    scored = ~mask
-    result = report(table.labels[scored], model.probabilities(inputs[scored]))
+    inputs = speaker_znorm(table.x, table.speakers)
+    result = report(table.labels, model.probabilities(inputs))
     result["corpus"] = str(labels_csv)
     result["condition"] = table.condition
     result["speakers"] = len(set(table.speakers))
-    result["baseline_clips_per_speaker"] = BASELINE_CLIPS
+    result["normalisation"] = "per-speaker z-score over the speaker's clips in this set"
     return result
 
 

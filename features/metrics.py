@@ -19,8 +19,10 @@ def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def report(labels: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
-    """labels: (n,) class names; proba: (n, 4) in CLASSES order."""
-    pred = np.array(CLASSES)[proba.argmax(axis=1)]
+    """labels: (n,) class names; proba: (n, 4) one-vs-rest head probabilities in CLASSES order.
+
+    X-vs-rest decides "X" where X's head says >= 0.5 (its balanced decision point, as the live service
+    reads it); the 3-class decision is the most probable of the angry, sad and neutral heads."""
     out: dict[str, Any] = {"n": len(labels)}
     for key, cls in (("anger_vs_rest", "angry"), ("sad_vs_rest", "sad")):
         truth = labels == cls
@@ -28,7 +30,7 @@ def report(labels: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
             out[key] = {"uar": None, "auc": None, "n_positive": int(truth.sum())}
             continue
         out[key] = {
-            "uar": round(uar(truth, pred == cls), 4),
+            "uar": round(uar(truth, proba[:, CLASSES.index(cls)] >= 0.5), 4),
             "auc": round(float(roc_auc_score(truth, proba[:, CLASSES.index(cls)])), 4),
             "n_positive": int(truth.sum()),
         }

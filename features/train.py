@@ -9,9 +9,10 @@ Protocol (no speaker is ever in both training and test data):
 - RAVDESS: 6-fold cross-validation grouped by actor (4 actors per test fold); training folds also get all
   CASIA clips. Scored on the held-out actors' clips, clean and telephone separately.
 - CASIA: leave one speaker out; training gets all RAVDESS and the other CASIA speaker.
-- Each speaker's baseline is the mean of 6 random clips of that speaker (seeded), which are not scored.
-  `--baseline-from calm` draws them from neutral/calm clips instead, like a call's calm first seconds
-  (telephone RAVDESS: anger UAR 0.81, sad 0.65, 3-class 0.73; it did not help live switch detection).
+- Two ways to normalise a held-out speaker, both reported:
+  `speaker`: z-normalised over all of that speaker's clips (what `features.evaluate` does);
+  `live`: as a call does it: from 8 of the speaker's calm/neutral clips only (then not scored), turned into
+  mix statistics by the calm-to-mix map learned on the training folds (see baseline.py).
 Baselines reported beside the model: majority class, and a loudness-only model.
 The final model is then fitted on everything and saved with its sidecar and metrics.
 """
@@ -30,30 +31,36 @@ import numpy as np
 import sklearn
 from sklearn.model_selection import GroupKFold
 
-from features.baseline import BASELINE_CLIPS, baseline_mask, speaker_baselines
+from features.baseline import BASELINE_WINDOWS, CallNormaliser, CalmToMix, speaker_znorm
 from features.corpus import read_labels, shared_data_dir
 from features.dataset import CLASSES, FeatureTable, extract
 from features.metrics import format_report, report
-from features.model import INPUT_NAMES, MODEL_DIR, EmotionModel, model_inputs, new_pipeline
+from features.model import INPUT_NAMES, MODEL_DIR, EmotionModel, head_probabilities, new_pipeline, new_sad_vs_calm
 from features.prosody import FEATURE_NAMES
 
 CORPORA = ("ravdess", "casia")
 CONDITIONS = (("telephone", True), ("clean", False))
+PROTOCOLS = ("speaker", "live")
 
 
 class Prepared:
     """One corpus in one condition, ready for the classifier."""
 
-    def __init__(self, table: FeatureTable, seed: int, baseline_from: str = "any") -> None:
+    def __init__(self, table: FeatureTable, condition: str) -> None:
+        self.x = table.x
         self.speakers = table.speakers
         self.labels = table.labels
-        calm = self.labels == "neutral" if baseline_from == "calm" else None
-        baseline = baseline_mask(self.speakers, n_baseline=BASELINE_CLIPS, seed=seed, calm=calm)
-        self.inputs = model_inputs(table.x, speaker_baselines(table.x, self.speakers, baseline))
-        self.scored = ~baseline
+        self.calm = self.labels == "neutral"
+        self.inputs = speaker_znorm(table.x, self.speakers)
+        self.calm_delta = np.full_like(table.x, np.nan)  # features minus the speaker's calm (neutral) mean
+        for speaker in np.unique(self.speakers):
+            rows = self.speakers == speaker
+            with np.errstate(all="ignore"):
+                self.calm_delta[rows] = table.x[rows] - np.nanmean(table.x[rows & self.calm], axis=0)
+        self.keys = np.char.add(f"{condition}:", self.speakers.astype(str))  # a speaker per condition
 
 
-def load(seed: int, baseline_from: str = "any") -> dict[tuple[str, str], Prepared]:
+def load() -> dict[tuple[str, str], Prepared]:
     data = shared_data_dir()
     out = {}
     for corpus in CORPORA:
@@ -63,27 +70,60 @@ def load(seed: int, baseline_from: str = "any") -> dict[tuple[str, str], Prepare
         clips = read_labels(labels_csv)
         for condition, telephone in CONDITIONS:
             print(f"{corpus} ({condition}): {len(clips)} clips", file=sys.stderr, flush=True)
-            out[corpus, condition] = Prepared(extract(clips, telephone=telephone), seed, baseline_from)
+            out[corpus, condition] = Prepared(extract(clips, telephone=telephone), condition)
     return out
+
+
+def fit_calm_to_mix(parts: list[tuple[Prepared, np.ndarray]]) -> CalmToMix:
+    return CalmToMix.fit(
+        np.vstack([p.x[rows] for p, rows in parts]),
+        np.concatenate([p.keys[rows] for p, rows in parts]),
+        np.concatenate([p.calm[rows] for p, rows in parts]),
+    )
+
+
+def fit_sad_vs_calm(parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmToMix, seed: int) -> Any:
+    keep = [(p, rows & np.isin(p.labels, ("sad", "neutral"))) for p, rows in parts]
+    x = np.vstack([p.calm_delta[rows] for p, rows in keep]) / calm_to_mix.population_std
+    y = np.concatenate([p.labels[rows] == "sad" for p, rows in keep])
+    return new_sad_vs_calm(seed).fit(x, y)
+
+
+def live_inputs(
+    p: Prepared, rows: np.ndarray, calm_to_mix: CalmToMix, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs normalised like a live call (from BASELINE_WINDOWS calm clips per speaker): z-scores and
+    calm-relative features, and the rows scored (all but those reference clips)."""
+    rng = np.random.default_rng(seed)
+    inputs = np.full_like(p.x, np.nan)
+    vs_calm = np.full_like(p.x, np.nan)
+    scored = rows.copy()
+    for speaker in np.unique(p.speakers[rows]):
+        mine = rows & (p.speakers == speaker)
+        pool = np.nonzero(mine & p.calm)[0]
+        ref = rng.choice(pool, size=min(BASELINE_WINDOWS, len(pool) - 1), replace=False)
+        normaliser = CallNormaliser(calm_to_mix, n_windows=len(ref))
+        for i in ref:
+            normaliser.update(p.x[i])
+        inputs[mine] = normaliser.normalise(p.x[mine])
+        vs_calm[mine] = normaliser.vs_calm(p.x[mine])
+        scored[ref] = False
+    return inputs, vs_calm, scored
 
 
 Model = Callable[[], Any]
 
 
 def _fit(make: Model, parts: list[tuple[Prepared, np.ndarray]]) -> Any:
-    x = np.vstack([p.inputs[rows & p.scored] for p, rows in parts])
-    y = np.concatenate([p.labels[rows & p.scored] for p, rows in parts])
+    x = np.vstack([p.inputs[rows] for p, rows in parts])
+    y = np.concatenate([p.labels[rows] for p, rows in parts])
     return make().fit(x, y)
 
 
-def _proba(model: Any, x: np.ndarray) -> np.ndarray:
-    proba = model.predict_proba(x)
-    classes = list(model.classes_)
-    return np.column_stack([proba[:, classes.index(c)] if c in classes else np.zeros(len(x)) for c in CLASSES])
-
-
-def cross_validate(data: dict[tuple[str, str], Prepared], make: Model) -> dict[str, Any]:
-    """Speaker-independent scores per corpus and condition."""
+def cross_validate(
+    data: dict[tuple[str, str], Prepared], make: Model, seed: int, *, with_sad_vs_calm: bool = False
+) -> dict[str, Any]:
+    """Speaker-independent scores per corpus, condition and normalisation protocol."""
     results: dict[str, Any] = {}
     for corpus, folds in (("ravdess", 6), ("casia", None)):
         speakers = data[corpus, "telephone"].speakers
@@ -96,19 +136,31 @@ def cross_validate(data: dict[tuple[str, str], Prepared], make: Model) -> dict[s
             if folds
             else [(speakers != s, speakers == s) for s in groups]
         )
-        proba = {c: np.zeros((len(speakers), len(CLASSES))) for c, _ in CONDITIONS}
+        n = len(speakers)
+        proba = {(c, m): np.zeros((n, len(CLASSES))) for c, _ in CONDITIONS for m in PROTOCOLS}
+        scored = {c: np.zeros(n, dtype=bool) for c, _ in CONDITIONS}
         for train_rows, test_rows in splits:
             parts = [(data[corpus, c], train_rows) for c, _ in CONDITIONS]
             for other in CORPORA:
                 if other != corpus:
                     parts += [(data[other, c], np.ones(len(data[other, c].labels), dtype=bool)) for c, _ in CONDITIONS]
             model = _fit(make, parts)
+            calm_to_mix = fit_calm_to_mix(parts)
+            sad_vs_calm = fit_sad_vs_calm(parts, calm_to_mix, seed) if with_sad_vs_calm else None
             for condition, _ in CONDITIONS:
                 p = data[corpus, condition]
-                proba[condition][test_rows] = _proba(model, p.inputs[test_rows])
+                proba[condition, "speaker"][test_rows] = head_probabilities(model, p.inputs[test_rows])
+                inputs, vs_calm, live_scored = live_inputs(p, test_rows, calm_to_mix, seed)
+                live = head_probabilities(model, inputs[test_rows])
+                if sad_vs_calm is not None:  # as EmotionModel.live_probabilities
+                    live[:, CLASSES.index("sad")] *= sad_vs_calm.predict_proba(vs_calm[test_rows])[:, 1]
+                proba[condition, "live"][test_rows] = live
+                scored[condition] |= live_scored
         for condition, _ in CONDITIONS:
-            p = data[corpus, condition]
-            results[f"{corpus}_{condition}"] = report(p.labels[p.scored], proba[condition][p.scored])
+            labels = data[corpus, condition].labels
+            results[f"{corpus}_{condition}"] = report(labels, proba[condition, "speaker"])
+            rows = scored[condition]
+            results[f"{corpus}_{condition}_live"] = report(labels[rows], proba[condition, "live"][rows])
     return results
 
 
@@ -137,8 +189,8 @@ class Columns:
         self.classes_ = self._model.classes_
         return self
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self._model.predict_proba(x[:, self._idx])
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        return self._model.decision_function(x[:, self._idx])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,38 +199,35 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=MODEL_DIR, help="where to write the model (default trained_models/)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--baseline-from",
-        choices=["any", "calm"],
-        default="any",
-        help="speaker baselines from 6 random clips (default) or 6 neutral/calm clips (a call's calm first seconds)",
-    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    data = load(args.seed, args.baseline_from)
+    data = load()
 
     candidates: dict[str, Model] = {
         "model": lambda: new_pipeline(args.seed),
         "majority_class": Majority,
-        "loudness_only": lambda: Columns(("loud_median_db_vs_baseline",), args.seed),
+        "loudness_only": lambda: Columns(("loud_median_db_z",), args.seed),
     }
     metrics = {}
     for name, make in candidates.items():
         print(f"cross-validating {name} ...", file=sys.stderr, flush=True)
-        metrics[name] = cross_validate(data, make)
+        metrics[name] = cross_validate(data, make, args.seed, with_sad_vs_calm=name == "model")
 
     print("fitting the final model on all speakers ...", file=sys.stderr, flush=True)
     everything = [(p, np.ones(len(p.labels), dtype=bool)) for p in data.values()]
     final = _fit(lambda: new_pipeline(args.seed), everything)
-    n_train = int(sum(np.sum(p.scored) for p in data.values()))
+    calm_to_mix = fit_calm_to_mix(everything)
+    sad_vs_calm = fit_sad_vs_calm(everything, calm_to_mix, args.seed)
+    n_train = int(sum(len(p.labels) for p in data.values()))
     meta = {
         "name": "callguard-emotion",
         "classes": list(CLASSES),
         "input_names": list(INPUT_NAMES),
         "prosody_features": list(FEATURE_NAMES),
-        "baseline_clips": BASELINE_CLIPS,
-        "baseline_from": args.baseline_from,
+        "normalisation": "per-speaker z-score; live calls: calm_to_mix from the first baseline_windows windows",
+        "baseline_windows": BASELINE_WINDOWS,
+        "calm_to_mix": calm_to_mix.to_json(),
         "seed": args.seed,
         "trained_on": {
             "corpora": {c: "../shared/data/" + c for c in CORPORA},
@@ -194,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "metrics": metrics,
     }
-    EmotionModel(final, meta).save(args.out)
+    EmotionModel(final, sad_vs_calm, meta).save(args.out)
     elapsed = time.monotonic() - started
     if args.json:
         print(json.dumps(metrics, indent=2))

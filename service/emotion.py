@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.baseline import RunningBaseline
-from features.model import EmotionModel, model_inputs
+from features.baseline import BASELINE_WINDOWS, CallNormaliser
+from features.model import EmotionModel
 from features.prosody import FEATURE_NAMES, FEATURE_RATE_HZ, describe
 from service.audio.resample import StreamResampler
 
@@ -26,7 +26,7 @@ class EmotionOptions:
     window_s: float = 3.0
     hop_s: float = 1.0
     min_speech_s: float = 0.5  # of VAD speech in the window
-    baseline_windows: int = 6
+    baseline_windows: int = BASELINE_WINDOWS
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,21 @@ def _finite(x: float) -> float:
     return float(x) if np.isfinite(x) else 0.0
 
 
+def _shares(heads: np.ndarray) -> tuple[float, float, float, float]:
+    """One-vs-rest head probabilities -> (anger, disappointment, neutral, other) summing to 1.
+
+    Anger and disappointment keep their own heads' probabilities (0.5 is each head's decision point, which
+    alert thresholds are set against); if together they pass 1 they are scaled down to share it. The
+    remainder is split between neutral and other in proportion to their heads."""
+    anger, sad, neutral, other = (float(v) for v in heads)
+    if anger + sad > 1.0:
+        total = anger + sad
+        return anger / total, sad / total, 0.0, 0.0
+    rest = 1.0 - anger - sad
+    share = neutral / (neutral + other) if neutral + other > 0 else 0.5
+    return anger, sad, rest * share, rest * (1.0 - share)
+
+
 class ChannelEmotion:
     """Keeps the last `window_s` of one channel at 8 kHz and scores it every `hop_s` of call time."""
 
@@ -62,7 +77,7 @@ class ChannelEmotion:
         self._buf = np.zeros(0, dtype=np.float32)
         self._pos = 0  # samples at 8 kHz since the start of the call
         self._next_hop = int(options.hop_s * FEATURE_RATE_HZ)
-        self.baseline = RunningBaseline(len(FEATURE_NAMES), n_windows=options.baseline_windows)
+        self.baseline = CallNormaliser(model.calm_to_mix, n_windows=options.baseline_windows)
 
     def push(self, samples: np.ndarray, speech_s: Callable[[float, float], float]) -> list[EmotionEstimate]:
         """Feed input-rate samples; `speech_s(start_s, end_s)` says how much VAD speech a range holds."""
@@ -95,15 +110,16 @@ class ChannelEmotion:
         if prosody.speech_s < self._opt.min_speech_s or not np.isfinite(features[_LOUD]):
             return None
         self.baseline.update(features)
-        base = self.baseline.mean
-        p = self._model.probabilities(model_inputs(features, base))[0]
+        base = self.baseline.calm_mean
+        heads = self._model.live_probabilities(self.baseline.normalise(features), self.baseline.vs_calm(features))
+        anger, sad, neutral, other = _shares(heads[0])
         return EmotionEstimate(
             start_s=start_s,
             end_s=end_s,
-            anger=float(p[0]),
-            disappointment=float(p[1]),
-            neutral=float(p[2]),
-            other=float(p[3]),
+            anger=anger,
+            disappointment=sad,
+            neutral=neutral,
+            other=other,
             pitch_hz=_finite(prosody.pitch_hz),
             pitch_st_vs_baseline=_finite(features[_F0] - base[_F0]),
             loudness_db_vs_baseline=_finite(features[_LOUD] - base[_LOUD]),

@@ -71,7 +71,7 @@ class Settings:
     """Seconds of a speaker's recent audio each emotion estimate looks at."""
     emotion_hop_s: float = 1.0
     """Call time between emotion estimates of a speaker (none while they are silent)."""
-    baseline_windows: int = 6
+    baseline_windows: int = 8
     """Estimates that form a speaker's personal baseline (their first seconds of speech)."""
 
     # --- transcription ---

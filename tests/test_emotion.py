@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from callguard.v1 import callguard_pb2 as pb
 
-from features.baseline import RunningBaseline, baseline_mask, speaker_baselines
+from features.baseline import CallNormaliser, CalmToMix, speaker_znorm
 from features.dataset import clip_audio
 from features.model import MODEL_DIR, EmotionModel, ModelIntegrityError
 from features.prosody import FEATURE_NAMES, describe
@@ -58,18 +58,30 @@ def test_syllable_counts() -> None:
     assert speech_rate([(0.0, 0.5, "我要"), (0.5, 1.0, "投诉")]) == pytest.approx(4.0)
 
 
-def test_baselines_exclude_the_clips_they_are_made_of() -> None:
-    speakers = np.array(["a"] * 10 + ["b"] * 8)
-    mask = baseline_mask(speakers, n_baseline=6, seed=0)
-    assert mask[:10].sum() == 6 and mask[10:].sum() == 6
-    x = np.arange(18, dtype=float)[:, None]
-    base = speaker_baselines(x, speakers, mask)
-    assert base[0, 0] == pytest.approx(x[:10][mask[:10]].mean())
-    running = RunningBaseline(2, n_windows=2)
-    running.update(np.array([1.0, np.nan]))
-    running.update(np.array([3.0, 4.0]))
-    running.update(np.array([100.0, 100.0]))  # frozen once ready
-    assert running.ready and np.allclose(running.mean, [2.0, 4.0])
+def test_speaker_znorm_uses_only_each_speakers_own_rows() -> None:
+    speakers = np.array(["a"] * 4 + ["b"] * 3)
+    x = np.array([[1.0], [2.0], [3.0], [4.0], [100.0], [110.0], [120.0]])
+    z = speaker_znorm(x, speakers)
+    assert np.allclose(z[:4, 0], (x[:4, 0] - 2.5) / np.std(x[:4, 0]))
+    assert np.allclose(z[4:, 0], [-1.2247449, 0.0, 1.2247449])
+
+
+def test_call_normaliser_learns_from_the_first_windows_then_freezes() -> None:
+    # Two training speakers whose mix is 4 units above their calm speech in feature 0.
+    x = np.array(
+        [[0.0, 1], [0, 1], [0, 1], [8, 1], [8, 1], [8, 1], [10, 5], [10, 5], [10, 5], [18, 5], [18, 5], [18, 5]]
+    )
+    speakers = np.array(["a"] * 6 + ["b"] * 6)
+    calm = np.array([True] * 3 + [False] * 3 + [True] * 3 + [False] * 3)
+    mapping = CalmToMix.fit(x, speakers, calm)
+    assert np.allclose(mapping.offset, [4.0, 0.0]) and np.allclose(mapping.population_std[0], 4.0)
+    live = CallNormaliser(mapping, n_windows=2)
+    live.update(np.array([1.0, np.nan]))
+    live.update(np.array([3.0, 2.0]))
+    live.update(np.array([100.0, 100.0]))  # frozen once ready: later anger is not the new normal
+    assert live.ready and np.allclose(live.calm_mean, [2.0, 2.0])
+    assert live.normalise(np.array([6.0, 2.0]))[0] == pytest.approx(0.0)  # calm mean + offset = mix mean
+    assert live.normalise(np.array([14.0, 2.0]))[0] == pytest.approx(2.0)  # two typical spreads above
 
 
 def test_model_loads_with_checksum_and_refuses_a_tampered_file(tmp_path) -> None:
@@ -103,7 +115,7 @@ def test_evaluate_on_a_small_slice(ravdess, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "anger vs rest" in done.stdout
     result = json.loads(out.read_text())
-    assert result["n"] == len(rows) - 12  # 6 baseline clips per speaker are not scored
+    assert result["n"] == len(rows)  # normalised over each speaker's own clips; every clip is scored
     for key in ("anger_vs_rest", "sad_vs_rest"):
         assert 0.0 <= result[key]["uar"] <= 1.0
     assert result["anger_vs_rest"]["auc"] > 0.7  # far above chance even on two voices
