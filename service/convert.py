@@ -20,6 +20,8 @@ from service.domain import (
 )
 from service.emotion import EmotionEstimate
 from service.errors import InvalidInput
+from service.escalation.alerts import Alert, AlertFilter
+from service.escalation.policy import Level
 from service.transcription.results import Segment
 
 _ENCODINGS = {pb.LINEAR16: Encoding.LINEAR16, pb.MULAW: Encoding.MULAW, pb.ALAW: Encoding.ALAW}
@@ -135,13 +137,59 @@ def summary_pb(rec: CallRecord) -> pb.CallSummary:
     return msg
 
 
+def alert_pb(a: Alert) -> pb.Alert:
+    msg = pb.Alert(
+        alert_id=a.alert_id,
+        call_id=a.call_id,
+        channel=a.channel,
+        role=ROLE_PB[a.role],
+        level=int(a.level),
+        reasons=a.reasons,
+        t_s=a.t_s,
+        start_s=a.start_s,
+        end_s=a.end_s,
+        evidence=a.evidence,
+        action=a.action,
+        score_name=a.score_name,
+        score=a.score,
+        peak=a.peak,
+        duration_s=a.duration_s,
+        pitch_st_vs_baseline=a.pitch_st_vs_baseline,
+        loudness_db_vs_baseline=a.loudness_db_vs_baseline,
+        excerpt=a.excerpt,
+        queue=a.queue,
+        agent=a.agent,
+        status=pb.AlertStatus.Value(a.status.value),
+        raised_at=_timestamp(a.raised_at),
+        updated_at=_timestamp(a.updated_at),
+        acknowledged_by=a.acknowledged_by,
+        acknowledgement_note=a.acknowledgement_note,
+        version=a.version,
+    )
+    if a.acknowledged_at:
+        msg.acknowledged_at.CopyFrom(_timestamp(a.acknowledged_at))
+    return msg
+
+
+def alert_filter(req: pb.SubscribeAlertsRequest) -> AlertFilter:
+    if req.min_level not in (0, 1, 2, 3):
+        raise InvalidInput(f"min_level {req.min_level} is not LOW (1), MEDIUM (2) or HIGH (3)")
+    return AlertFilter(
+        call_id=req.call_id, queue=req.queue, agent=req.agent, min_level=Level(req.min_level or Level.LOW)
+    )
+
+
 def call_pb(
-    rec: CallRecord, segments: list[tuple[int, Segment]], emotions: list[tuple[int, EmotionEstimate]]
+    rec: CallRecord,
+    segments: list[tuple[int, Segment]],
+    emotions: list[tuple[int, EmotionEstimate]],
+    alerts: list[Alert] = (),  # type: ignore[assignment]
 ) -> pb.Call:
     return pb.Call(
         summary=summary_pb(rec),
         segments=[segment_pb(ch, rec.roles[ch], seg) for ch, seg in segments],
         emotions=[emotion_pb(ch, rec.roles[ch], e) for ch, e in emotions],
+        alerts=[alert_pb(a) for a in alerts],
     )
 
 
@@ -186,6 +234,8 @@ def event_pb(call_id: str, stamped: ev.Stamped) -> pb.CallEvent:
                 message=e.message,
             )
         )
+    elif isinstance(e, ev.Escalation):
+        out.escalation.CopyFrom(alert_pb(e.alert))
     elif isinstance(e, ev.Ended):
         out.ended.CopyFrom(
             pb.CallEnded(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from service.domain import CallStatus, Role
 from service.emotion import EmotionEstimate
 from service.errors import CallguardError
+from service.escalation.alerts import Alert
 from service.transcription.results import Segment
 
 
@@ -76,7 +77,14 @@ class Failed:
     error: CallguardError
 
 
-Event = Accepted | FinalTranscript | InterimTranscript | EmotionUpdate | Progress | Notice | Ended
+@dataclass(frozen=True)
+class Escalation:
+    """An alert on this call was raised or upgraded (a snapshot: later changes come as new events)."""
+
+    alert: Alert
+
+
+Event = Accepted | FinalTranscript | InterimTranscript | EmotionUpdate | Progress | Notice | Ended | Escalation
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,14 @@ import dataclasses
 from typing import Any
 
 from service import events as ev
+from service.escalation.alerts import Alert, alert_to_json
+
+
+def alert_dict(a: Alert) -> dict[str, Any]:
+    """An alert as JSON: every Alert field, level and role as names, `reasons` as a list."""
+    d = alert_to_json(a)
+    d.pop("reason")
+    return {**d, "role": a.role.value.lower(), "reasons": a.reasons}
 
 
 def event_dict(e: ev.Event) -> dict[str, Any] | None:
@@ -25,6 +33,8 @@ def event_dict(e: ev.Event) -> dict[str, Any] | None:
             "language": s.language,
             "words": [dataclasses.asdict(w) for w in s.words],
         }
+    if isinstance(e, ev.Escalation):
+        return {"type": "escalation", "role": e.alert.role.value.lower(), **alert_dict(e.alert)}
     if isinstance(e, ev.Notice):
         return {
             "type": "notice",

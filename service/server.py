@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -23,7 +24,9 @@ from grpc_reflection.v1alpha import reflection
 from features.model import EmotionModel, ModelIntegrityError
 from features.prosody import FEATURE_RATE_HZ, describe
 from service.calls import CallManager
-from service.errors import ModelError
+from service.errors import ConfigError, ModelError
+from service.escalation.bus import AlertHub, InProcessBus
+from service.escalation.policy import DEFAULT_POLICY_FILE, PolicyError, PolicySource
 from service.servicer import CallMonitorServicer
 from service.session import SessionDeps
 from service.settings import Settings
@@ -55,7 +58,13 @@ def build_deps(settings: Settings) -> SessionDeps:
     log.info("loaded %s in %.1f s", transcriber.description, time.monotonic() - started)
     emotion_model = load_emotion_model()
     pool = TranscriptionPool(workers=settings.effective_transcribe_workers, queue_size=settings.transcribe_queue)
-    return SessionDeps(settings, store, audio, transcriber, pool, SileroModel(), emotion_model)
+    try:
+        policy = PolicySource(Path(settings.policy_file) if settings.policy_file else DEFAULT_POLICY_FILE)
+    except PolicyError as exc:
+        raise ConfigError(f"escalation policy: {exc}") from exc
+    log.info("escalation policy from %s", policy.path)
+    alerts = AlertHub(store, InProcessBus())
+    return SessionDeps(settings, store, audio, transcriber, pool, SileroModel(), emotion_model, policy, alerts)
 
 
 def load_emotion_model() -> EmotionModel:

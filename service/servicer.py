@@ -28,6 +28,7 @@ from service.errors import (
     ServerFault,
     ShuttingDown,
 )
+from service.escalation.bus import AlertNotFound, AlreadyAcknowledged
 from service.session import CallSession
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ STATUS_BY_ERROR: list[tuple[type[CallguardError], grpc.StatusCode]] = [
     (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
     (ServerFault, grpc.StatusCode.INTERNAL),
+    (AlertNotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyAcknowledged, grpc.StatusCode.FAILED_PRECONDITION),
 ]
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -187,9 +190,50 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
     @_grpc_errors
     def GetCall(self, request: pb.GetCallRequest, context: grpc.ServicerContext) -> pb.Call:
         record = self._deps.store.get_call(request.call_id)
+        store = self._deps.store
         return convert.call_pb(
-            record, self._deps.store.segments(request.call_id), self._deps.store.emotions(request.call_id)
+            record,
+            store.segments(request.call_id),
+            store.emotions(request.call_id),
+            store.list_alerts(call_id=request.call_id),
         )
+
+    # ---- supervisors ---------------------------------------------------------------------------------
+    def SubscribeAlerts(self, request: pb.SubscribeAlertsRequest, context: grpc.ServicerContext):
+        try:
+            alert_filter = convert.alert_filter(request)
+        except CallguardError as error:
+            abort(context, error)
+            return
+        hub = self._deps.alerts
+        sub, open_alerts = hub.subscribe(alert_filter)
+        sent: dict[str, int] = {}  # alert id -> version sent: the open ones may also be in the queue
+        try:
+            for alert in open_alerts:
+                sent[alert.alert_id] = alert.version
+                yield convert.alert_pb(alert)
+            while context.is_active():
+                alert = sub.get(timeout_s=0.25)
+                if sub.overflowed:
+                    context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "this subscriber fell too far behind; subscribe again (open alerts are resent first)",
+                    )
+                if alert is None or sent.get(alert.alert_id, 0) >= alert.version:
+                    continue
+                sent[alert.alert_id] = alert.version
+                yield convert.alert_pb(alert)
+        finally:
+            hub.unsubscribe(sub)
+
+    @_grpc_errors
+    def AcknowledgeAlert(self, request: pb.AcknowledgeAlertRequest, context: grpc.ServicerContext) -> pb.Alert:
+        if not request.alert_id:
+            raise InvalidInput("alert_id is required")
+        by = request.by.strip()
+        if not by or len(by) > 200 or len(request.note) > 2000:
+            raise InvalidInput("say who acknowledges in `by` (1-200 characters); `note` is at most 2000 characters")
+        return convert.alert_pb(self._deps.alerts.acknowledge(request.alert_id, by, request.note))
 
     @_grpc_errors
     def GetCallAudio(self, request: pb.GetCallAudioRequest, context: grpc.ServicerContext):

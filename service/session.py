@@ -14,6 +14,7 @@ The gRPC handler thread reads `next_event()` and writes to the client.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import queue
 import threading
@@ -29,6 +30,10 @@ from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.domain import CallRecord, CallSpec, CallStatus, Role
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
 from service.errors import CallguardError, InvalidInput
+from service.escalation.alerts import Alert
+from service.escalation.bus import AlertHub
+from service.escalation.detector import EscalationDetector
+from service.escalation.policy import PolicySource
 from service.settings import Settings
 from service.storage import AudioStore, CallStore
 from service.transcription.pool import Job, TranscriptionPool
@@ -54,6 +59,8 @@ class SessionDeps:
     pool: TranscriptionPool
     vad_model: SileroModel
     emotion_model: EmotionModel
+    policy: PolicySource
+    alerts: AlertHub
 
     @property
     def emotion_options(self) -> EmotionOptions:
@@ -148,6 +155,13 @@ class CallSession:
         self._ended = threading.Event()
         self._input_closed = False
         self._lock = threading.Lock()
+        self._detector = EscalationDetector(
+            spec.call_id,
+            deps.policy,
+            hop_s=deps.settings.emotion_hop_s,
+            queue=spec.metadata.get("queue", ""),
+            agent=spec.metadata.get("agent", ""),
+        )
         self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)
         self._thread.start()
         self._emit(ev.Accepted(spec.call_id, spec.languages))
@@ -245,6 +259,7 @@ class CallSession:
             for estimate in estimates:
                 self._deps.store.add_emotion(self.spec.call_id, ch.index, estimate)
                 self._emit(ev.EmotionUpdate(ch.index, ch.role, estimate))
+                self._escalate(self._detector.on_emotion(ch.index, ch.role, estimate))
             if self.spec.interim_results:
                 self._maybe_interim(ch)
         return samples.shape[0]
@@ -265,6 +280,15 @@ class CallSession:
                 f"analysis fell behind and skipped {end_s - start_s:.2f} s of audio (the audio is stored)",
             )
         )
+
+    def _escalate(self, alerts: list[Alert]) -> None:
+        """Store and publish first (supervisors and QA), then tell this call's own client."""
+        for alert in alerts:
+            try:
+                self._deps.alerts.publish(alert)
+            except Exception:  # the store failed: the client still hears it; the log says what was lost
+                log.exception("call %s: could not store alert %s", self.spec.call_id, alert.alert_id)
+            self._emit(ev.Escalation(copy.copy(alert)))
 
     # ---- transcription -----------------------------------------------------------------------------
     def _submit(self, ch: _Channel, utt: Utterance) -> None:
@@ -315,6 +339,7 @@ class CallSession:
                 self._deps.store.add_segment(self.spec.call_id, ch.index, seg)
                 self._segments_sent += 1
                 self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
+                self._escalate(self._detector.on_transcript(ch.index, ch.role, seg.start_s, seg.end_s, seg.text))
         finally:
             with self._pending_cond:
                 self._pending -= 1
@@ -371,6 +396,7 @@ class CallSession:
             utterances_shed=self._shed,
         )
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
+        self._deps.alerts.forget_call(self.spec.call_id)
         self._emit(ev.Ended(status, self._fmt.duration_s(stored), self._segments_sent, self._shed))
         self._ended.set()
         self._on_done(self)

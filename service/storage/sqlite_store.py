@@ -13,6 +13,7 @@ from service.audio.formats import AudioFormat, Encoding
 from service.domain import CallRecord, CallStatus, Role
 from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound
+from service.escalation.alerts import Alert, alert_from_json, alert_to_json
 from service.transcription.results import Segment, Word
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry: append a new one.
@@ -58,6 +59,20 @@ MIGRATIONS: list[str] = [
         estimate  TEXT NOT NULL     -- JSON object: the EmotionEstimate fields
     );
     CREATE INDEX emotions_by_call ON emotions (call_id, end_s);
+    """,
+    """
+    CREATE TABLE alerts (
+        alert_id   TEXT PRIMARY KEY,
+        call_id    TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+        status     TEXT NOT NULL,           -- OPEN / ACKNOWLEDGED
+        level      INTEGER NOT NULL,        -- 1 LOW, 2 MEDIUM, 3 HIGH
+        reason     TEXT NOT NULL,
+        raised_at  REAL NOT NULL,
+        version    INTEGER NOT NULL,
+        alert      TEXT NOT NULL            -- JSON object: every Alert field
+    );
+    CREATE INDEX alerts_by_call ON alerts (call_id, raised_at);
+    CREATE INDEX alerts_open ON alerts (status, raised_at);
     """,
 ]
 
@@ -152,6 +167,43 @@ class SqliteCallStore:
                 "SELECT channel, estimate FROM emotions WHERE call_id = ? ORDER BY end_s, channel, id", (call_id,)
             ).fetchall()
         return [(r["channel"], EmotionEstimate(**json.loads(r["estimate"]))) for r in rows]
+
+    def save_alert(self, alert: Alert) -> None:
+        """Insert or update (only to a newer version: a late writer never rolls an alert back)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO alerts (alert_id, call_id, status, level, reason, raised_at, version, alert)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET status = excluded.status,"
+                " level = excluded.level, version = excluded.version, alert = excluded.alert"
+                " WHERE excluded.version > alerts.version",
+                (
+                    alert.alert_id,
+                    alert.call_id,
+                    alert.status.value,
+                    int(alert.level),
+                    alert.reason,
+                    alert.raised_at,
+                    alert.version,
+                    json.dumps(alert_to_json(alert), ensure_ascii=False),
+                ),
+            )
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        with self._lock:
+            row = self._db.execute("SELECT alert FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        return None if row is None else alert_from_json(json.loads(row["alert"]))
+
+    def list_alerts(self, *, call_id: str = "", open_only: bool = False) -> list[Alert]:
+        where, args = [], []
+        if call_id:
+            where.append("call_id = ?")
+            args.append(call_id)
+        if open_only:
+            where.append("status = 'OPEN'")
+        sql = "SELECT alert FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY raised_at, alert_id", args).fetchall()
+        return [alert_from_json(json.loads(r["alert"])) for r in rows]
 
     def finish_call(
         self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int

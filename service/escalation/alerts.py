@@ -1,0 +1,90 @@
+"""The Alert record: what a supervisor sees, what QA reads later, and what gets stored with the call."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.domain import Role
+from service.escalation.policy import Level
+
+
+class AlertStatus(enum.Enum):
+    OPEN = "OPEN"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+
+
+@dataclass
+class Alert:
+    """One open alert per call, channel and reason; upgraded in place when its level rises (`version` counts
+    the changes so subscribers can tell an update from a repeat)."""
+
+    call_id: str
+    channel: int
+    role: Role
+    reason: str
+    level: Level
+    t_s: float  # call time at which it was raised (or last upgraded)
+    start_s: float  # call-time range of the evidence
+    end_s: float
+    evidence: str  # one readable line: what crossed the line
+    action: str  # what the handbook suggests doing
+    score_name: str = ""  # "anger" / "disappointment" for score rules
+    score: float = 0.0  # mean score over the evidence
+    peak: float = 0.0
+    duration_s: float = 0.0  # seconds of speech above the line
+    pitch_st_vs_baseline: float = 0.0
+    loudness_db_vs_baseline: float = 0.0
+    excerpt: str = ""  # the transcript text, for phrase rules
+    queue: str = ""
+    agent: str = ""
+    status: AlertStatus = AlertStatus.OPEN
+    raised_at: float = 0.0  # unix seconds
+    updated_at: float = 0.0
+    acknowledged_by: str = ""
+    acknowledgement_note: str = ""
+    acknowledged_at: float = 0.0
+    version: int = 1
+    alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [self.reason]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is AlertStatus.OPEN
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What a subscriber wants: empty strings match everything."""
+
+    call_id: str = ""
+    queue: str = ""
+    agent: str = ""
+    min_level: Level = Level.LOW
+
+    def matches(self, alert: Alert) -> bool:
+        return (
+            (not self.call_id or alert.call_id == self.call_id)
+            and (not self.queue or alert.queue == self.queue)
+            and (not self.agent or alert.agent == self.agent)
+            and alert.level >= self.min_level
+        )
+
+
+def alert_to_json(alert: Alert) -> dict[str, Any]:
+    d = dataclasses.asdict(alert)
+    d.update(role=alert.role.value, level=alert.level.name, status=alert.status.value)
+    return d
+
+
+def alert_from_json(d: dict[str, Any]) -> Alert:
+    known = {f.name for f in dataclasses.fields(Alert)}
+    d = {k: v for k, v in d.items() if k in known}
+    d.update(role=Role(d["role"]), level=Level[d["level"]], status=AlertStatus(d["status"]))
+    return Alert(**d)

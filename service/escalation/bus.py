@@ -1,0 +1,149 @@
+"""Alert fan-out: one small publish/subscribe interface, an in-process implementation, and the hub that
+stores every alert before it is published.
+
+`AlertBus` is all a Redis or NATS backend would have to implement. Subscribers get bounded queues: a
+subscriber that stops reading is cut off (and told so) instead of holding memory or slowing anyone else;
+on resubscribing it first receives the alerts still open, so nothing open is missed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+import time
+from typing import Protocol
+
+from service.errors import CallguardError
+from service.escalation.alerts import Alert, AlertFilter, AlertStatus
+
+log = logging.getLogger(__name__)
+
+
+class AlertNotFound(CallguardError):
+    """No alert with this id."""
+
+
+class AlreadyAcknowledged(CallguardError):
+    """The alert was acknowledged before."""
+
+
+class Subscription:
+    def __init__(self, alert_filter: AlertFilter, max_queue: int) -> None:
+        self.filter = alert_filter
+        self._queue: queue.Queue[Alert] = queue.Queue(maxsize=max_queue)
+        self.overflowed = False
+
+    def offer(self, alert: Alert) -> None:
+        if self.overflowed or not self.filter.matches(alert):
+            return
+        try:
+            self._queue.put_nowait(alert)
+        except queue.Full:
+            self.overflowed = True
+
+    def get(self, timeout_s: float) -> Alert | None:
+        try:
+            return self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+
+class AlertBus(Protocol):
+    def publish(self, alert: Alert) -> None: ...
+    def subscribe(self, alert_filter: AlertFilter) -> Subscription: ...
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+
+class InProcessBus:
+    """The embedded default: subscribers in this process."""
+
+    def __init__(self, max_queue: int = 1000) -> None:
+        self._subs: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._max_queue = max_queue
+
+    def publish(self, alert: Alert) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.offer(alert)
+
+    def subscribe(self, alert_filter: AlertFilter) -> Subscription:
+        sub = Subscription(alert_filter, self._max_queue)
+        with self._lock:
+            self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(subscription)
+
+
+class AlertStore(Protocol):
+    def save_alert(self, alert: Alert) -> None: ...
+    def get_alert(self, alert_id: str) -> Alert | None: ...
+    def list_alerts(self, *, call_id: str = "", open_only: bool = False) -> list[Alert]: ...
+
+
+class AlertHub:
+    """Stores, then publishes (a stored alert survives a restart even if no one was listening), and
+    applies acknowledgements to both the store and the live call that owns the alert."""
+
+    def __init__(self, store: AlertStore, bus: AlertBus) -> None:
+        self._store = store
+        self._bus = bus
+        self._live: dict[str, Alert] = {}  # alerts of calls in progress, shared with their detectors
+        self._lock = threading.Lock()
+
+    def publish(self, alert: Alert) -> None:
+        with self._lock:
+            self._live[alert.alert_id] = alert
+            snapshot = copy.copy(alert)
+        self._store.save_alert(snapshot)
+        self._bus.publish(snapshot)
+        log.info(
+            "alert %s call %s ch %d %s %s: %s",
+            alert.alert_id,
+            alert.call_id,
+            alert.channel,
+            alert.level.name,
+            alert.reason,
+            alert.evidence,
+        )
+
+    def forget_call(self, call_id: str) -> None:
+        with self._lock:
+            for key in [k for k, a in self._live.items() if a.call_id == call_id]:
+                del self._live[key]
+
+    def acknowledge(self, alert_id: str, by: str, note: str) -> Alert:
+        with self._lock:
+            alert = self._live.get(alert_id) or self._store.get_alert(alert_id)
+            if alert is None:
+                raise AlertNotFound(f"no alert {alert_id!r}")
+            if alert.status is AlertStatus.ACKNOWLEDGED:
+                raise AlreadyAcknowledged(
+                    f"alert {alert_id} was already acknowledged by {alert.acknowledged_by or 'someone'}"
+                )
+            alert.status = AlertStatus.ACKNOWLEDGED
+            alert.acknowledged_by, alert.acknowledgement_note = by, note
+            alert.acknowledged_at = alert.updated_at = time.time()
+            alert.version += 1
+            snapshot = copy.copy(alert)
+        self._store.save_alert(snapshot)
+        self._bus.publish(snapshot)
+        return snapshot
+
+    def subscribe(self, alert_filter: AlertFilter) -> tuple[Subscription, list[Alert]]:
+        """Subscribe first, then read the open alerts, so none falls between the two."""
+        sub = self._bus.subscribe(alert_filter)
+        open_alerts = [a for a in self._store.list_alerts(open_only=True) if alert_filter.matches(a)]
+        return sub, open_alerts
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._bus.unsubscribe(sub)
+
+    def alerts_of(self, call_id: str) -> list[Alert]:
+        return self._store.list_alerts(call_id=call_id)

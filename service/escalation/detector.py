@@ -1,0 +1,171 @@
+"""Per-call escalation decisions: emotion scores over time (hysteresis, sustain, cooldown) and phrases in
+the final transcript. Pure logic, fed by the call's analysis and transcription; it returns the alerts that
+are new or changed, and the caller stores and publishes them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.domain import Role
+from service.emotion import EmotionEstimate
+from service.escalation.alerts import Alert
+from service.escalation.policy import Level, PhraseRule, Policy, PolicySource, ScoreRule
+from service.escalation.text import contains_phrase, normalise
+
+
+@dataclass
+class _Run:
+    """A stretch of one speaker's estimates with the score above the rule's line."""
+
+    start_s: float
+    last_end_s: float
+    speech_s: float = 0.0
+    scores: list[float] = field(default_factory=list)
+    pitch: list[float] = field(default_factory=list)
+    loudness: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _RuleState:
+    run: _Run | None = None
+    last_alert_t_s: float = -1e9  # call time of the last alert raised or upgraded by this rule
+
+
+class EscalationDetector:
+    """One per call. Thread-safe: analysis (emotion) and transcription workers (phrases) both feed it."""
+
+    def __init__(
+        self, call_id: str, policy: PolicySource | Policy, *, hop_s: float = 1.0, queue: str = "", agent: str = ""
+    ) -> None:
+        self._call_id = call_id
+        self._policy = policy
+        self._hop_s = hop_s
+        self._queue, self._agent = queue, agent
+        self._states: dict[tuple[str, int], _RuleState] = {}
+        self._open: dict[tuple[str, int], Alert] = {}
+        self._lock = threading.Lock()
+
+    def policy(self) -> Policy:
+        return self._policy.current() if isinstance(self._policy, PolicySource) else self._policy
+
+    # ---- scores ------------------------------------------------------------------------------------
+    def on_emotion(self, channel: int, role: Role, e: EmotionEstimate) -> list[Alert]:
+        out = []
+        with self._lock:
+            for rule in self.policy().score_rules:
+                if role in rule.roles:
+                    alert = self._score(rule, channel, role, e)
+                    if alert is not None:
+                        out.append(alert)
+        return out
+
+    def _score(self, rule: ScoreRule, channel: int, role: Role, e: EmotionEstimate) -> Alert | None:
+        state = self._states.setdefault((rule.reason, channel), _RuleState())
+        score = e.anger if rule.score == "anger" else e.disappointment
+        run = state.run
+        if run is not None and (score < rule.exit or e.start_s - run.last_end_s > rule.max_gap_s):
+            run = state.run = None  # the score fell below the exit line, or the speaker was silent too long
+        if run is None:
+            if score < rule.enter:
+                return None
+            run = state.run = _Run(start_s=e.start_s, last_end_s=e.end_s - self._hop_s)
+        run.speech_s += min(max(e.end_s - run.last_end_s, 0.0), self._hop_s)
+        run.last_end_s = e.end_s
+        run.scores.append(score)
+        run.pitch.append(e.pitch_st_vs_baseline)
+        run.loudness.append(e.loudness_db_vs_baseline)
+        reached = [level for seconds, level in rule.levels if run.speech_s >= seconds - 1e-6]
+        if not reached:
+            return None
+        level = reached[-1]
+        alert = self._open.get((rule.reason, channel))
+        if alert is not None and alert.is_open:
+            if level <= alert.level:
+                return None
+        elif e.end_s - state.last_alert_t_s < rule.cooldown_s:
+            return None
+        state.last_alert_t_s = e.end_s
+        pitch, loud = float(np.median(run.pitch)), float(np.median(run.loudness))
+        mean, peak = float(np.mean(run.scores)), float(np.max(run.scores))
+        evidence = (
+            f"{rule.score} {mean:.2f} (peak {peak:.2f}) for {run.speech_s:.0f} s of speech, "
+            f"pitch {pitch:+.1f} st, loudness {loud:+.1f} dB vs. baseline"
+        )
+        fields = dict(
+            level=level,
+            t_s=e.end_s,
+            start_s=run.start_s,
+            end_s=e.end_s,
+            evidence=evidence,
+            score_name=rule.score,
+            score=mean,
+            peak=peak,
+            duration_s=run.speech_s,
+            pitch_st_vs_baseline=pitch,
+            loudness_db_vs_baseline=loud,
+        )
+        return self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields)
+
+    # ---- phrases -----------------------------------------------------------------------------------
+    def on_transcript(self, channel: int, role: Role, start_s: float, end_s: float, text: str) -> list[Alert]:
+        norm = normalise(text)
+        if not norm:
+            return []
+        out = []
+        with self._lock:
+            for rule in self.policy().phrase_rules:
+                if role in rule.roles and _matches(rule, norm):
+                    fields = dict(
+                        level=rule.level,
+                        t_s=end_s,
+                        start_s=start_s,
+                        end_s=end_s,
+                        evidence=f'said "{text.strip()}"',
+                        excerpt=text.strip(),
+                    )
+                    current = self._open.get((rule.reason, channel))
+                    if current is not None and current.is_open and rule.level <= current.level:
+                        continue  # already open at this level: no spam
+                    out.append(self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields))
+        return out
+
+    # ---- shared ------------------------------------------------------------------------------------
+    def _raise_or_upgrade(self, reason: str, channel: int, role: Role, action: str, fields: dict) -> Alert:
+        now = time.time()
+        alert = self._open.get((reason, channel))
+        if alert is not None and alert.is_open:
+            for key, value in fields.items():
+                setattr(alert, key, value)
+            alert.start_s = min(alert.start_s, fields["start_s"])
+            alert.updated_at = now
+            alert.version += 1
+            return alert
+        alert = Alert(
+            call_id=self._call_id,
+            channel=channel,
+            role=role,
+            reason=reason,
+            action=action,
+            queue=self._queue,
+            agent=self._agent,
+            raised_at=now,
+            updated_at=now,
+            **fields,
+        )
+        self._open[reason, channel] = alert
+        return alert
+
+    def open_alerts(self) -> list[Alert]:
+        with self._lock:
+            return [a for a in self._open.values() if a.is_open]
+
+
+def _matches(rule: PhraseRule, norm: str) -> bool:
+    return any(contains_phrase(norm, p) for p in rule.phrases) or any(p.search(norm) for p in rule.patterns)
+
+
+__all__ = ["EscalationDetector", "Level"]

@@ -1,0 +1,204 @@
+"""The escalation policy: which scores and phrases raise which alert level, read from a TOML file.
+
+The file format is documented in default_policy.toml. `PolicySource` re-reads the file when it changes, so
+operators edit it without a restart; a broken edit is logged and the last good policy stays in force.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import threading
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.domain import Role
+from service.escalation.text import normalise
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.toml")
+SCORES = ("anger", "disappointment")
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+
+class PolicyError(ValueError):
+    """The policy file is invalid; the message says where."""
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    reason: str
+    score: str  # "anger" | "disappointment"
+    roles: frozenset[Role]
+    enter: float
+    exit: float
+    levels: tuple[tuple[float, Level], ...]  # (seconds of speech, level), ascending
+    max_gap_s: float
+    cooldown_s: float
+    action: str
+
+
+@dataclass(frozen=True)
+class PhraseRule:
+    reason: str
+    level: Level
+    roles: frozenset[Role]
+    phrases: tuple[str, ...]  # normalised
+    patterns: tuple[re.Pattern[str], ...]
+    action: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    score_rules: tuple[ScoreRule, ...]
+    phrase_rules: tuple[PhraseRule, ...]
+    source: str = ""
+
+
+def _level(value: object, where: str) -> Level:
+    try:
+        return Level[str(value).upper()]
+    except KeyError:
+        raise PolicyError(f"{where}: level {value!r} is not one of LOW, MEDIUM, HIGH") from None
+
+
+def _roles(value: object, where: str) -> frozenset[Role]:
+    names = value if isinstance(value, list) else ["customer"]
+    try:
+        return frozenset(Role[str(n).upper()] for n in names)
+    except KeyError:
+        raise PolicyError(f"{where}: roles must be a list of 'customer' / 'agent', got {value!r}") from None
+
+
+def _number(rule: dict, key: str, where: str, *, default: float | None = None, lo: float = 0.0) -> float:
+    value = rule.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < lo:
+        raise PolicyError(f"{where}: {key} must be a number >= {lo}, got {value!r}")
+    return float(value)
+
+
+def _reason(rule: dict, where: str) -> str:
+    reason = rule.get("reason")
+    if not isinstance(reason, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", reason):
+        raise PolicyError(f"{where}: reason must be an UPPER_SNAKE_CASE code, got {reason!r}")
+    return reason
+
+
+def _score_rule(rule: dict, where: str) -> ScoreRule:
+    score = rule.get("score")
+    if score not in SCORES:
+        raise PolicyError(f"{where}: score must be one of {', '.join(SCORES)}, got {score!r}")
+    enter, exit_ = _number(rule, "enter", where), _number(rule, "exit", where)
+    if not 0 < exit_ <= enter <= 1:
+        raise PolicyError(f"{where}: need 0 < exit <= enter <= 1 (hysteresis), got enter {enter}, exit {exit_}")
+    raw_levels = rule.get("levels")
+    if not isinstance(raw_levels, list) or not raw_levels:
+        raise PolicyError(f"{where}: levels must be a list of [seconds, level] pairs")
+    levels = []
+    for item in raw_levels:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise PolicyError(f"{where}: each level is [seconds, level], got {item!r}")
+        levels.append((_number({"s": item[0]}, "s", where), _level(item[1], where)))
+    if [s for s, _ in levels] != sorted(s for s, _ in levels) or [lv for _, lv in levels] != sorted(
+        lv for _, lv in levels
+    ):
+        raise PolicyError(f"{where}: levels must rise with time")
+    return ScoreRule(
+        reason=_reason(rule, where),
+        score=score,
+        roles=_roles(rule.get("roles"), where),
+        enter=enter,
+        exit=exit_,
+        levels=tuple(levels),
+        max_gap_s=_number(rule, "max_gap_s", where, default=12.0),
+        cooldown_s=_number(rule, "cooldown_s", where, default=60.0),
+        action=str(rule.get("action", "")),
+    )
+
+
+def _phrase_rule(rule: dict, where: str) -> PhraseRule:
+    phrases = rule.get("phrases", [])
+    patterns = rule.get("patterns", [])
+    if not isinstance(phrases, list) or not isinstance(patterns, list) or not (phrases or patterns):
+        raise PolicyError(f"{where}: give a list of phrases and/or patterns")
+    compiled = []
+    for p in patterns:
+        try:
+            compiled.append(re.compile(str(p)))
+        except re.error as exc:
+            raise PolicyError(f"{where}: pattern {p!r} is not a valid regular expression: {exc}") from None
+    return PhraseRule(
+        reason=_reason(rule, where),
+        level=_level(rule.get("level"), where),
+        roles=_roles(rule.get("roles"), where),
+        phrases=tuple(n for n in (normalise(str(p)) for p in phrases) if n),
+        patterns=tuple(compiled),
+        action=str(rule.get("action", "")),
+    )
+
+
+def parse_policy(text: str, source: str = "<string>") -> Policy:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(doc) - {"score_rule", "phrase_rule"}
+    if unknown:
+        raise PolicyError(f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]])")
+    scores = tuple(_score_rule(r, f"{source} score_rule #{i + 1}") for i, r in enumerate(doc.get("score_rule", [])))
+    phrases = tuple(_phrase_rule(r, f"{source} phrase_rule #{i + 1}") for i, r in enumerate(doc.get("phrase_rule", [])))
+    return Policy(scores, phrases, source)
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        return parse_policy(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
+
+
+class PolicySource:
+    """The current policy, re-read from its file when the file changes (checked at most every `check_s`)."""
+
+    def __init__(self, path: Path = DEFAULT_POLICY_FILE, *, check_s: float = 2.0) -> None:
+        self._path = path
+        self._check_s = check_s
+        self._lock = threading.Lock()
+        self._policy = load_policy(path)  # a broken file at start-up is an error the operator must see
+        self._mtime = self._stat()
+        self._checked = time.monotonic()
+
+    def _stat(self) -> float:
+        try:
+            return self._path.stat().st_mtime
+        except OSError:
+            return -1.0
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def current(self) -> Policy:
+        now = time.monotonic()
+        if now - self._checked < self._check_s:
+            return self._policy
+        with self._lock:
+            self._checked = now
+            mtime = self._stat()
+            if mtime != self._mtime:
+                self._mtime = mtime
+                try:
+                    self._policy = load_policy(self._path)
+                    log.info("escalation policy reloaded from %s", self._path)
+                except PolicyError as exc:
+                    log.error("escalation policy NOT reloaded, keeping the previous one: %s", exc)
+        return self._policy

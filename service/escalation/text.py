@@ -1,0 +1,35 @@
+"""Text normalisation for phrase rules: case, width, punctuation, spacing and traditional vs simplified
+Chinese must not decide whether "我要投訴你們領導！" matches "我要投诉你们领导"."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import opencc
+
+_T2S = opencc.OpenCC("t2s")
+_CJK = r"\u3400-\u9fff\uf900-\ufaff"
+_SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}]) +| +(?=[{_CJK}])")
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, simplified Chinese, punctuation to spaces, no spaces next to Chinese characters."""
+    text = _T2S.convert(unicodedata.normalize("NFKC", text)).lower()
+    text = "".join(c if c.isalnum() or c == "'" else " " for c in text)
+    text = " ".join(text.split())
+    return _SPACE_NEAR_CJK.sub("", text)
+
+
+def contains_phrase(normalised_text: str, phrase: str) -> bool:
+    """`phrase` (normalised) in the text, as whole words where it starts or ends with a Latin letter/digit."""
+    start = 0
+    while (i := normalised_text.find(phrase, start)) >= 0:
+        before = normalised_text[i - 1] if i > 0 else " "
+        after = normalised_text[i + len(phrase)] if i + len(phrase) < len(normalised_text) else " "
+        ok_before = not (phrase[0].isascii() and phrase[0].isalnum() and before.isascii() and before.isalnum())
+        ok_after = not (phrase[-1].isascii() and phrase[-1].isalnum() and after.isascii() and after.isalnum())
+        if ok_before and ok_after:
+            return True
+        start = i + 1
+    return False
