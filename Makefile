@@ -44,6 +44,7 @@ format: install
 bench: install
 	$(PY) -m bench.prosody
 	$(PY) -m bench.stream_load
+	$(PY) -m bench.escalation
 
 # Retrain the emotion model from ../shared/data (minutes) and evaluate it on both corpora.
 train: install

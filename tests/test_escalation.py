@@ -235,6 +235,19 @@ def test_acknowledge_and_late_subscribers(stub, address, ravdess) -> None:
     opened = late.for_call("esc-ack-21")
     assert opened and all(a.status == pb.OPEN for a in opened)  # a late subscriber first gets the open ones
     target = opened[0]
+    # the supervisor's terminal: `callguard alerts --json` prints the open alert as one JSON line
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "service.cli.main", "alerts", "--server", address, "--call-id", "esc-ack-21", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = json.loads(cli.stdout.readline())
+    finally:
+        cli.kill()
+        cli.wait(10)
+    assert line["call_id"] == "esc-ack-21" and line["status"] == "OPEN" and line["reasons"]
     acked = stub.AcknowledgeAlert(pb.AcknowledgeAlertRequest(alert_id=target.alert_id, by="sam", note="called back"))
     assert acked.status == pb.ACKNOWLEDGED and acked.acknowledged_by == "sam"
     deadline = time.monotonic() + 5

@@ -252,6 +252,41 @@ def cmd_audio(args: argparse.Namespace) -> int:
 
 
 # ---- parser -------------------------------------------------------------------------------------------------
+def alert_line(a: pb.Alert) -> str:
+    """One readable line per alert change, as a supervisor's terminal shows it."""
+    role = pb.Role.Name(a.role).lower()
+    state = "" if a.status == pb.OPEN else f" [acknowledged by {a.acknowledged_by}: {a.acknowledgement_note}]"
+    return (
+        f"{_when(a.updated_at)} {pb.AlertLevel.Name(a.level):6} {','.join(a.reasons)} call {a.call_id} "
+        f"ch{a.channel} {role} @{a.t_s:.1f}s ({a.start_s:.1f}-{a.end_s:.1f}s): {a.evidence}{state}"
+        f" -> {a.action}  [id {a.alert_id}]"
+    )
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Print alerts as they happen (the open ones first) until interrupted."""
+    stub = client.connect(args.server)
+    request = pb.SubscribeAlertsRequest(
+        call_id=args.call_id, queue=args.queue, agent=args.agent, min_level=pb.AlertLevel.Value(args.min_level.upper())
+    )
+    for alert in stub.SubscribeAlerts(request):
+        if args.json:
+            _print_json(_as_dict(alert))
+        else:
+            print(alert_line(alert), flush=True)
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    stub = client.connect(args.server)
+    alert = stub.AcknowledgeAlert(pb.AcknowledgeAlertRequest(alert_id=args.alert_id, by=args.by, note=args.note))
+    if args.json:
+        _print_json(_as_dict(alert))
+    else:
+        print(alert_line(alert))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callguard", description="Real-time call monitoring over gRPC.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -303,6 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = client_parser("show", "show a stored call: metadata and transcript")
     p.add_argument("call_id")
     p.set_defaults(func=cmd_show)
+
+    p = client_parser("alerts", "print alerts live, one line each (open ones first); Ctrl-C to stop")
+    p.add_argument("--call-id", default="", help="only this call")
+    p.add_argument("--queue", default="", help='only calls whose metadata has this "queue"')
+    p.add_argument("--agent", default="", help='only calls whose metadata has this "agent"')
+    p.add_argument("--min-level", default="low", choices=["low", "medium", "high"], help="lowest level shown")
+    p.set_defaults(func=cmd_alerts)
+
+    p = client_parser("ack", "acknowledge an alert")
+    p.add_argument("alert_id")
+    p.add_argument("--by", required=True, help="who acknowledges")
+    p.add_argument("--note", default="", help="what was done")
+    p.set_defaults(func=cmd_ack)
 
     p = client_parser("audio", "save a stored call's audio, exactly as received, as a WAV file")
     p.add_argument("call_id")
