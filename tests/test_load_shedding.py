@@ -10,6 +10,7 @@ from callguard.v1 import callguard_pb2 as pb
 from callguard.v1 import callguard_pb2_grpc as pb_grpc
 
 from service.client import StreamOptions, fetch_audio, requests_for
+from service.escalation.bus import AlertHub, InProcessBus
 from service.server import create_server
 from service.session import SessionDeps
 from service.storage import SqliteCallStore
@@ -21,14 +22,17 @@ from tests.calls import conversation, pick
 def tight_server(deps: SessionDeps, tmp_path):
     """A second server sharing the loaded model, with a transcription queue of 1 and a tiny analysis queue."""
     settings = deps.settings.replace(transcribe_queue=1, analysis_queue_frames=3, data_dir=tmp_path)
+    store = SqliteCallStore(settings.db_path)
     tight = SessionDeps(
         settings=settings,
-        store=SqliteCallStore(settings.db_path),
+        store=store,
         audio=type(deps.audio)(settings.audio_dir),
         transcriber=deps.transcriber,
         pool=TranscriptionPool(workers=1, queue_size=1),
         vad_model=deps.vad_model,
         emotion_model=deps.emotion_model,
+        policy=deps.policy,
+        alerts=AlertHub(store, InProcessBus()),
     )
     running = create_server(settings, tight)
     yield running
