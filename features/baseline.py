@@ -96,10 +96,6 @@ class CallNormaliser:
     def ready(self) -> bool:
         return len(self._rows) >= self._n
 
-    @property
-    def windows(self) -> int:
-        return len(self._rows)
-
     def update(self, features: np.ndarray) -> None:
         if self.ready:
             return

@@ -50,13 +50,17 @@ class ModelIntegrityError(Exception):
 
 def new_pipeline(seed: int = 0, c: float = 0.01) -> Pipeline:
     """C=0.01 (strong regularisation) was the best of 0.003-0.03 in cross-validation and transfers best."""
-    head = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=seed)
+    return _standardised(OneVsRestClassifier(_balanced_lr(seed, c)))
+
+
+def _balanced_lr(seed: int, c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=seed)
+
+
+def _standardised(classifier: Any) -> Pipeline:
+    """Median-impute (a window without voicing has no pitch), standardise, classify."""
     return Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median")),
-            ("scale", StandardScaler()),
-            ("classify", OneVsRestClassifier(head)),
-        ]
+        [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("classify", classifier)]
     )
 
 
@@ -81,13 +85,14 @@ def new_sad_vs_calm(seed: int = 0) -> Pipeline:
     to the speaker's calm mean. The 4-class sad head alone mostly hears low arousal, and calm speech is low
     arousal too (on a live call it called 78% of calm windows sad); this head asks what differs from the
     speaker's own calm voice."""
-    return Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median")),
-            ("scale", StandardScaler()),
-            ("classify", LogisticRegression(C=0.01, class_weight="balanced", max_iter=5000, random_state=seed)),
-        ]
-    )
+    return _standardised(_balanced_lr(seed, 0.01))
+
+
+def apply_sad_vs_calm(heads: np.ndarray, sad_vs_calm: Any, vs_calm: np.ndarray) -> np.ndarray:
+    """Live heads: the sad head times the sad-vs-own-calm check (both must agree: sadder than the speaker's
+    calm start, and sad rather than any other emotion). Modifies and returns `heads`."""
+    heads[:, CLASSES.index("sad")] *= sad_vs_calm.predict_proba(np.atleast_2d(vs_calm))[:, 1]
+    return heads
 
 
 @dataclass
@@ -109,12 +114,8 @@ class EmotionModel:
         return head_probabilities(self.pipeline, inputs)
 
     def live_probabilities(self, z: np.ndarray, vs_calm: np.ndarray) -> np.ndarray:
-        """What a live call reports: the four heads, with sad = the sad head x the sad-vs-own-calm head (both
-        must agree: sadder than the speaker's calm start, and sad rather than any other emotion)."""
-        proba = self.probabilities(z)
-        sad_vs_calm = self.sad_vs_calm.predict_proba(np.atleast_2d(vs_calm))[:, 1]
-        proba[:, CLASSES.index("sad")] *= sad_vs_calm
-        return proba
+        """What a live call reports: the four heads, sad checked against the speaker's own calm voice."""
+        return apply_sad_vs_calm(self.probabilities(z), self.sad_vs_calm, vs_calm)
 
     def save(self, directory: Path = MODEL_DIR) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,15 @@ from features.baseline import BASELINE_WINDOWS, CallNormaliser, CalmToMix, speak
 from features.corpus import read_labels, shared_data_dir
 from features.dataset import CLASSES, FeatureTable, extract
 from features.metrics import format_report, report
-from features.model import INPUT_NAMES, MODEL_DIR, EmotionModel, head_probabilities, new_pipeline, new_sad_vs_calm
+from features.model import (
+    INPUT_NAMES,
+    MODEL_DIR,
+    EmotionModel,
+    apply_sad_vs_calm,
+    head_probabilities,
+    new_pipeline,
+    new_sad_vs_calm,
+)
 from features.prosody import FEATURE_NAMES
 
 CORPORA = ("ravdess", "casia")
@@ -153,7 +161,7 @@ def cross_validate(
                 inputs, vs_calm, live_scored = live_inputs(p, test_rows, calm_to_mix, seed)
                 live = head_probabilities(model, inputs[test_rows])
                 if sad_vs_calm is not None:  # as EmotionModel.live_probabilities
-                    live[:, CLASSES.index("sad")] *= sad_vs_calm.predict_proba(vs_calm[test_rows])[:, 1]
+                    live = apply_sad_vs_calm(live, sad_vs_calm, vs_calm[test_rows])
                 proba[condition, "live"][test_rows] = live
                 scored[condition] |= live_scored
         for condition, _ in CONDITIONS:

@@ -183,7 +183,7 @@ def call_pb(
     rec: CallRecord,
     segments: list[tuple[int, Segment]],
     emotions: list[tuple[int, EmotionEstimate]],
-    alerts: list[Alert] = (),  # type: ignore[assignment]
+    alerts: list[Alert],
 ) -> pb.Call:
     return pb.Call(
         summary=summary_pb(rec),

@@ -34,7 +34,7 @@ def event_dict(e: ev.Event) -> dict[str, Any] | None:
             "words": [dataclasses.asdict(w) for w in s.words],
         }
     if isinstance(e, ev.Escalation):
-        return {"type": "escalation", "role": e.alert.role.value.lower(), **alert_dict(e.alert)}
+        return {"type": "escalation", **alert_dict(e.alert)}
     if isinstance(e, ev.Notice):
         return {
             "type": "notice",

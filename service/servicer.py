@@ -189,10 +189,9 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
 
     @_grpc_errors
     def GetCall(self, request: pb.GetCallRequest, context: grpc.ServicerContext) -> pb.Call:
-        record = self._deps.store.get_call(request.call_id)
         store = self._deps.store
         return convert.call_pb(
-            record,
+            store.get_call(request.call_id),
             store.segments(request.call_id),
             store.emotions(request.call_id),
             store.list_alerts(call_id=request.call_id),

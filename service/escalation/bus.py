@@ -144,6 +144,3 @@ class AlertHub:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._bus.unsubscribe(sub)
-
-    def alerts_of(self, call_id: str) -> list[Alert]:
-        return self._store.list_alerts(call_id=call_id)

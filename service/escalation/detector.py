@@ -13,7 +13,7 @@ import numpy as np
 from service.domain import Role
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
-from service.escalation.policy import Level, PhraseRule, Policy, PolicySource, ScoreRule
+from service.escalation.policy import PhraseRule, Policy, PolicySource, ScoreRule
 from service.escalation.text import contains_phrase, normalise
 
 
@@ -159,13 +159,6 @@ class EscalationDetector:
         self._open[reason, channel] = alert
         return alert
 
-    def open_alerts(self) -> list[Alert]:
-        with self._lock:
-            return [a for a in self._open.values() if a.is_open]
-
 
 def _matches(rule: PhraseRule, norm: str) -> bool:
     return any(contains_phrase(norm, p) for p in rule.phrases) or any(p.search(norm) for p in rule.patterns)
-
-
-__all__ = ["EscalationDetector", "Level"]
