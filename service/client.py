@@ -25,6 +25,7 @@ class StreamOptions:
     metadata: dict[str, str] = field(default_factory=dict)
     frame_ms: int = 20
     realtime: bool = False
+    speed: float = 1.0  # with realtime: how many times faster than real time to send (tests, load tools)
     interim_results: bool = False
 
 
@@ -51,7 +52,7 @@ def requests_for(
     audio: WavAudio, options: StreamOptions, *, sent_log: list[tuple[float, float]] | None = None
 ) -> Iterator[pb.StreamCallRequest]:
     """Config, then frames of `frame_ms`; with `realtime`, each frame is sent when its audio would have
-    been spoken. `sent_log`, if given, receives (call time at the frame's end, wall-clock time sent)."""
+    been spoken (`speed` times faster if given). `sent_log`, if given, receives (call time at the frame's end, wall-clock time sent)."""
     yield pb.StreamCallRequest(config=config_for(audio, options))
     fmt = audio.format
     step = max(1, fmt.sample_rate_hz * options.frame_ms // 1000) * fmt.frame_bytes
@@ -60,7 +61,7 @@ def requests_for(
         frame = audio.data[offset : offset + step]
         end_s = fmt.duration_s(offset + len(frame))
         if options.realtime:
-            delay = started + fmt.duration_s(offset) - time.monotonic()
+            delay = started + fmt.duration_s(offset) / options.speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
         yield pb.StreamCallRequest(audio=pb.AudioFrame(data=frame))

@@ -99,11 +99,13 @@ class ChannelEmotion:
         return estimates
 
     def skip(self, n_in_samples: int, in_rate_hz: int) -> None:
-        """Audio lost to analysis: restart the window after the gap."""
+        """Audio lost to analysis: restart the window after the gap, and score again only once a whole
+        window of new audio is in (a shorter stretch cut out of the middle of speech has fewer pauses, so
+        it reads louder than the baseline and raised false anger after a gap)."""
         self._resampler = StreamResampler(in_rate_hz, FEATURE_RATE_HZ)
         self._buf = np.zeros(0, dtype=np.float32)
         self._pos += round(n_in_samples * FEATURE_RATE_HZ / in_rate_hz)
-        self._next_hop = self._pos + int(self._opt.hop_s * FEATURE_RATE_HZ)
+        self._next_hop = self._pos + self._window
 
     def _score(self, audio: np.ndarray, start_s: float, end_s: float) -> EmotionEstimate | None:
         features, prosody = describe(audio)
