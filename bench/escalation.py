@@ -6,28 +6,41 @@ line, each sentence followed by 3 s of silence (the agent's turn on the other ch
   angry: 10 calm/neutral sentences, then 6 angry ones; sad: the same with 6 sad ones; calm: calm and
   neutral sentences only (all of RAVDESS's 12, 20 of CASIA's).
 The path is the live one: Silero VAD gate, ChannelEmotion, EscalationDetector with the default policy.
+Then the live check: `--live-calls` of the angry calls (speakers spread over the set), as stereo 8 kHz mu-law
+with the agent channel silent, are streamed at real-time pace and at the same time into a fresh `callguard
+serve` process while one supervisor client holds `SubscribeAlerts` open. For each first anger alert it
+measures the wall-clock delay from sending the switch to the subscriber receiving it, and from the policy's
+decision (the alert's `updated_at`) to the subscriber receiving it.
 Writes bench/results/escalation.json.
 
-    python -m bench.escalation
+    python -m bench.escalation [--live-calls 6]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
+import grpc
 import numpy as np
+from callguard.v1 import callguard_pb2 as pb
+from callguard.v1 import callguard_pb2_grpc as pb_grpc
 
+from bench.stream_load import start_server
 from features.corpus import Clip, read_labels, shared_data_dir
 from features.model import EmotionModel
 from features.telephone import degrade
 from service.audio.resample import StreamResampler
+from service.client import StreamOptions, requests_for
 from service.domain import Role
 from service.emotion import ChannelEmotion, EmotionOptions
 from service.escalation.detector import EscalationDetector
 from service.escalation.policy import DEFAULT_POLICY_FILE, Level, load_policy
+from service.simulate import Turn, build_call
 from service.transcription.utterances import UtteranceSegmenter
 from service.transcription.vad import SileroModel
 
@@ -68,13 +81,94 @@ def pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
-def main() -> int:
+def live_delays(calls: list[tuple[str, np.ndarray, float]]) -> dict:
+    """Stream (speaker, customer audio, switch call time) calls at real-time pace, all at once, into a fresh
+    server, with one supervisor subscribed; returns the delays to the first anger alert of each call."""
+    import tempfile
+
+    received: list[tuple[float, float, pb.Alert]] = []  # (monotonic, unix time, alert) on arrival
+    switch_sent: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as data_dir:
+        proc, address = start_server(data_dir)
+        try:
+            channel = grpc.insecure_channel(address)
+            subscription = pb_grpc.CallMonitorStub(channel).SubscribeAlerts(pb.SubscribeAlertsRequest())
+
+            def listen() -> None:
+                try:
+                    for alert in subscription:
+                        received.append((time.monotonic(), time.time(), alert))
+                except grpc.RpcError:
+                    pass  # cancelled at the end
+
+            def one_call(call_id: str, audio: np.ndarray, switch_s: float, delay_s: float) -> None:
+                time.sleep(delay_s)
+                wav = build_call([Turn(0, 0.0, audio, "")], sample_rate_hz=RATE, band_limit=False)
+                sent: list[tuple[float, float]] = []
+                options = StreamOptions(call_id=call_id, language="auto", realtime=True)
+                with grpc.insecure_channel(address) as ch:
+                    for _ in pb_grpc.CallMonitorStub(ch).StreamCall(requests_for(wav, options, sent_log=sent)):
+                        pass
+                switch_sent[call_id] = next(wall for call_s, wall in sent if call_s > switch_s)
+
+            listener = threading.Thread(target=listen, daemon=True)
+            listener.start()
+            threads = [
+                threading.Thread(target=one_call, args=(f"live-{speaker}", audio, switch_s, 0.37 * i))
+                for i, (speaker, audio, switch_s) in enumerate(calls)
+            ]
+            for t in threads:
+                t.start()
+            for n, t in enumerate(threads, 1):
+                t.join()
+                print(f"  live call {n}/{len(threads)} done", file=sys.stderr, flush=True)
+            time.sleep(1.0)
+            subscription.cancel()
+            channel.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    from_switch, from_decision, alerted = [], [], 0
+    for speaker, _, switch_s in calls:
+        call_id = f"live-{speaker}"
+        mine = [
+            (mono, unix, a)
+            for mono, unix, a in received
+            if a.call_id == call_id and "ANGER_SUSTAINED" in a.reasons and a.t_s >= switch_s
+        ]
+        if not mine:
+            continue
+        alerted += 1
+        mono, unix, alert = mine[0]
+        from_switch.append(mono - switch_sent[call_id])
+        from_decision.append(unix - alert.updated_at.ToMicroseconds() / 1e6)
+    decisions = [unix - a.updated_at.ToMicroseconds() / 1e6 for _, unix, a in received]
+    return {
+        "calls": len(calls),
+        "calls_alerted": alerted,
+        "alerts_received": len(received),
+        "switch_to_subscriber_s": {"p50": pct(from_switch, 50), "p95": pct(from_switch, 95)},
+        "decision_to_subscriber_s": {
+            "p50": round(float(np.percentile(decisions, 50)), 3) if decisions else None,
+            "p95": round(float(np.percentile(decisions, 95)), 3) if decisions else None,
+            "max": round(max(decisions), 3) if decisions else None,
+        },
+        "first_anger_alert_decision_to_subscriber_s": [round(d, 3) for d in from_decision],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--live-calls", type=int, default=6, help="angry calls streamed at real-time pace (0: skip)")
+    args = parser.parse_args(argv)
     data = shared_data_dir()
     clips = read_labels(data / "ravdess" / "LABELS.csv") + read_labels(data / "casia" / "LABELS.csv")
     model, vad_model = EmotionModel.load(), SileroModel()
     speakers = sorted({c.speaker for c in clips})
     angry_alerted, angry_high, sad_alerted, delays, delays_high = 0, 0, 0, [], []
     false_alerts, false_high, calm_speech_s, per_speaker = 0, 0, 0.0, []
+    live_every = max(1, len(speakers) // args.live_calls) if args.live_calls else 0
+    live_calls: list[tuple[str, np.ndarray, float]] = []
     started = time.monotonic()
     for n, speaker in enumerate(speakers, 1):
         mine = [c for c in clips if c.speaker == speaker]
@@ -84,6 +178,8 @@ def main() -> int:
             after = [c for c in mine if c.emotion == target][:6]
             audio, starts, _ = customer_channel(calm[:10] + after)
             switch_s = starts[10]
+            if target == "angry" and live_every and (n - 1) % live_every == 0 and len(live_calls) < args.live_calls:
+                live_calls.append((speaker, audio, switch_s))
             alerts = run_call(model, vad_model, audio)
             before = [a for a in alerts if a[0] < switch_s]
             false_alerts += len({a[1] for a in before})
@@ -110,6 +206,7 @@ def main() -> int:
         per_speaker.append(row)
         print(f"  {n}/{len(speakers)} {speaker}: {row}", file=sys.stderr, flush=True)
     hours = calm_speech_s / 3600
+    live = live_delays(live_calls) if live_calls else None
     result = {
         "speakers": len(speakers),
         "angry_calls_alerted": round(angry_alerted / len(speakers), 3),
@@ -120,6 +217,7 @@ def main() -> int:
         "calm_speech_hours": round(hours, 3),
         "false_alerts_per_hour_calm_speech": round(false_alerts / hours, 2),
         "false_high_alerts_per_hour_calm_speech": round(false_high / hours, 2),
+        "live": live,
         "per_speaker": per_speaker,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
@@ -134,6 +232,13 @@ def main() -> int:
         f"/h of calm speech (HIGH {result['false_high_alerts_per_hour_calm_speech']}/h, {hours:.2f} h); "
         f"written to {RESULTS / 'escalation.json'}"
     )
+    if live:
+        print(
+            f"live, {live['calls']} calls at real-time pace: {live['calls_alerted']} alerted; switch->subscriber "
+            f"p50 {live['switch_to_subscriber_s']['p50']} s p95 {live['switch_to_subscriber_s']['p95']} s; "
+            f"decision->subscriber p50 {live['decision_to_subscriber_s']['p50']} s "
+            f"p95 {live['decision_to_subscriber_s']['p95']} s (max {live['decision_to_subscriber_s']['max']} s)"
+        )
     return 0
 
 
