@@ -6,7 +6,10 @@ STAMP  := $(VENV)/.installed
 PROTO  := proto/callguard/v1/callguard.proto
 GEN    := proto/callguard/v1/callguard_pb2.py proto/callguard/v1/callguard_pb2_grpc.py
 
-.PHONY: install proto run test lint format bench train evaluate clean
+CHROMIUM := /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install proto run test lint format bench train evaluate clean browser
 
 install: $(STAMP) $(GEN)
 
@@ -28,7 +31,14 @@ $(GEN): $(PROTO) $(STAMP)
 run: install
 	$(VENV)/bin/callguard serve
 
-test: install
+# Debian's Chromium for the web console's browser tests (Playwright drives it; it never downloads a browser).
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+test: install browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

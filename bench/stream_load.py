@@ -88,7 +88,18 @@ def free_port() -> int:
 def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port), "--data-dir", data_dir],
+        [
+            sys.executable,
+            "-m",
+            "service.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--http-port",
+            "-1",
+            "--data-dir",
+            data_dir,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

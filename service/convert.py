@@ -9,6 +9,8 @@ from features.syllables import speech_rate
 from service import events as ev
 from service.audio.formats import AudioFormat, Encoding
 from service.domain import (
+    CallOrder,
+    CallQuery,
     CallRecord,
     CallSpec,
     CallStatus,
@@ -72,7 +74,33 @@ def status_from_pb(status: int) -> CallStatus | None:
     return _STATUSES[status]
 
 
-def _timestamp(unix_s: float) -> Timestamp:
+_ORDERS = {pb.NEWEST: CallOrder.NEWEST, pb.PEAK_ANGER: CallOrder.PEAK_ANGER}
+MAX_QUERY_TEXT = 200
+
+
+def call_query(req: pb.ListCallsRequest) -> CallQuery:
+    """Validate a ListCallsRequest's filters into the storage query."""
+    if req.min_alert_level not in (0, 1, 2, 3):
+        raise InvalidInput(f"min_alert_level {req.min_alert_level} is not LOW (1), MEDIUM (2) or HIGH (3)")
+    if req.order not in _ORDERS:
+        raise InvalidInput(f"order {req.order} is not NEWEST (0) or PEAK_ANGER (1)")
+    if max(len(req.reason), len(req.agent), len(req.queue), len(req.text)) > MAX_QUERY_TEXT:
+        raise InvalidInput(f"reason, agent, queue and text filters are at most {MAX_QUERY_TEXT} characters")
+    return CallQuery(
+        status=status_from_pb(req.status),
+        started_from=req.started_from.ToNanoseconds() / 1e9 if req.HasField("started_from") else None,
+        started_to=req.started_to.ToNanoseconds() / 1e9 if req.HasField("started_to") else None,
+        min_alert_level=req.min_alert_level,
+        reason=req.reason.strip().upper(),
+        unacknowledged_only=req.unacknowledged_only,
+        agent=req.agent,
+        queue=req.queue,
+        text=req.text.strip(),
+        order=_ORDERS[req.order],
+    )
+
+
+def timestamp(unix_s: float) -> Timestamp:
     ts = Timestamp()
     ts.FromNanoseconds(int(unix_s * 1e9))
     return ts
@@ -118,7 +146,7 @@ def emotion_pb(channel: int, role: Role, e: EmotionEstimate) -> pb.EmotionUpdate
 def summary_pb(rec: CallRecord) -> pb.CallSummary:
     msg = pb.CallSummary(
         call_id=rec.call_id,
-        started_at=_timestamp(rec.started_at),
+        started_at=timestamp(rec.started_at),
         duration_s=rec.duration_s,
         channel_count=rec.format.channel_count,
         channel_roles=[ROLE_PB[r] for r in rec.roles],
@@ -131,9 +159,15 @@ def summary_pb(rec: CallRecord) -> pb.CallSummary:
         language=rec.language,
         segment_count=rec.segment_count,
         utterances_shed=rec.utterances_shed,
+        peak_anger=rec.peak_anger,
+        peak_disappointment=rec.peak_disappointment,
+        max_alert_level=rec.max_alert_level,
+        alert_count=rec.alert_count,
+        open_alert_count=rec.open_alert_count,
+        alert_reasons=rec.alert_reasons,
     )
     if rec.ended_at is not None:
-        msg.ended_at.CopyFrom(_timestamp(rec.ended_at))
+        msg.ended_at.CopyFrom(timestamp(rec.ended_at))
     return msg
 
 
@@ -157,17 +191,18 @@ def alert_pb(a: Alert) -> pb.Alert:
         pitch_st_vs_baseline=a.pitch_st_vs_baseline,
         loudness_db_vs_baseline=a.loudness_db_vs_baseline,
         excerpt=a.excerpt,
+        matched_phrase=a.matched_phrase,
         queue=a.queue,
         agent=a.agent,
         status=pb.AlertStatus.Value(a.status.value),
-        raised_at=_timestamp(a.raised_at),
-        updated_at=_timestamp(a.updated_at),
+        raised_at=timestamp(a.raised_at),
+        updated_at=timestamp(a.updated_at),
         acknowledged_by=a.acknowledged_by,
         acknowledgement_note=a.acknowledgement_note,
         version=a.version,
     )
     if a.acknowledged_at:
-        msg.acknowledged_at.CopyFrom(_timestamp(a.acknowledged_at))
+        msg.acknowledged_at.CopyFrom(timestamp(a.acknowledged_at))
     return msg
 
 

@@ -100,7 +100,36 @@ class CallRecord:
     audio_bytes: int = 0
     segment_count: int = 0
     utterances_shed: int = 0
+    # Derived from the call's emotions and alerts (for QA lists; not written by create_call):
+    peak_anger: float = 0.0
+    peak_disappointment: float = 0.0
+    max_alert_level: int = 0  # 0 none, 1 LOW, 2 MEDIUM, 3 HIGH
+    alert_count: int = 0
+    open_alert_count: int = 0
+    alert_reasons: tuple[str, ...] = ()
 
     @property
     def duration_s(self) -> float:
         return self.format.duration_s(self.audio_bytes)
+
+
+class CallOrder(enum.Enum):
+    NEWEST = "NEWEST"  # by start time, newest first
+    PEAK_ANGER = "PEAK_ANGER"  # by the highest anger estimate of any speaker, highest first
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    """Which stored calls QA wants to see; every field narrows the list (defaults: all calls, newest first).
+    One query type for the gRPC ListCalls and the web console, so both show the same calls."""
+
+    status: CallStatus | None = None
+    started_from: float | None = None  # unix seconds, inclusive
+    started_to: float | None = None  # unix seconds, exclusive
+    min_alert_level: int = 0  # 1-3: only calls with an alert at this level or above
+    reason: str = ""  # only calls with an alert for this reason code
+    agent: str = ""  # metadata["agent"]
+    queue: str = ""  # metadata["queue"]
+    unacknowledged_only: bool = False  # only calls with an alert still open
+    text: str = ""  # in the call id, a metadata value or the transcript (case-insensitive substring)
+    order: CallOrder = CallOrder.NEWEST

@@ -34,6 +34,7 @@ from service.storage import FileAudioStore, SqliteCallStore
 from service.transcription.pool import TranscriptionPool
 from service.transcription.vad import SileroModel
 from service.transcription.whisper import Transcriber
+from service.web.server import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,18 @@ class RunningServer:
     manager: CallManager
     health: health.HealthServicer
     owns_deps: bool = True
+    http: HttpServer | None = None
+
+    @property
+    def http_port(self) -> int | None:
+        return self.http.port if self.http else None
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop taking calls, end streams, let sessions store what they received, release resources."""
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.http:
+            self.http.stop()
         self.server.stop(grace_s).wait()
         self.manager.shutdown(timeout_s=grace_s)
         if self.owns_deps:
@@ -116,10 +124,13 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:
         raise OSError(f"could not bind {settings.host}:{settings.port}: is another server using it?")
+    http = HttpServer(deps, settings.host, settings.http_port) if settings.http_port >= 0 else None
     server.start()
+    if http:
+        http.start()
     for name in ("", SERVICE_NAME):  # models are loaded and warmed up by now
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, manager, health_servicer, owns_deps)
+    return RunningServer(server, port, manager, health_servicer, owns_deps, http)
 
 
 def serve(settings: Settings) -> None:
@@ -130,6 +141,8 @@ def serve(settings: Settings) -> None:
         running.port,
         settings.data_dir.resolve(),
     )
+    if running.http_port is not None:
+        log.info("web console: http://%s:%d/ (API docs at /docs)", settings.host, running.http_port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from service.errors import (
     ShuttingDown,
 )
 from service.escalation.bus import AlertNotFound, AlreadyAcknowledged
+from service.queries import Queries
 from service.session import CallSession
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,6 @@ STATUS_BY_ERROR: list[tuple[type[CallguardError], grpc.StatusCode]] = [
     (AlertNotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyAcknowledged, grpc.StatusCode.FAILED_PRECONDITION),
 ]
-MAX_PAGE_SIZE = 500
-DEFAULT_PAGE_SIZE = 50
 DEFAULT_CHUNK_BYTES = 64 * 1024
 MAX_CHUNK_BYTES = 1024 * 1024
 _CANCEL_GRACE_S = 0.5
@@ -82,22 +79,11 @@ def _grpc_errors(method: Callable) -> Callable:
     return wrapper
 
 
-def _encode_page_token(started_at: float, call_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([started_at, call_id]).encode()).decode()
-
-
-def _decode_page_token(token: str) -> tuple[float, str]:
-    try:
-        started_at, call_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return float(started_at), str(call_id)
-    except Exception:
-        raise InvalidInput("page_token is not one this server issued; start again with an empty token") from None
-
-
 class CallMonitorServicer(pb_grpc.CallMonitorServicer):
     def __init__(self, manager: CallManager) -> None:
         self._manager = manager
         self._deps = manager.deps
+        self._queries = Queries(manager.deps)
 
     # ---- StreamCall ----------------------------------------------------------------------------------
     def StreamCall(self, request_iterator: Iterator[pb.StreamCallRequest], context: grpc.ServicerContext):
@@ -176,26 +162,11 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
     # ---- QA --------------------------------------------------------------------------------------------
     @_grpc_errors
     def ListCalls(self, request: pb.ListCallsRequest, context: grpc.ServicerContext) -> pb.ListCallsResponse:
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"page_size {request.page_size} is outside 1-{MAX_PAGE_SIZE}")
-        after = _decode_page_token(request.page_token) if request.page_token else None
-        records = self._deps.store.list_calls(
-            limit=size + 1, after=after, status=convert.status_from_pb(request.status)
-        )
-        page, more = records[:size], len(records) > size
-        token = _encode_page_token(page[-1].started_at, page[-1].call_id) if more else ""
-        return pb.ListCallsResponse(calls=[convert.summary_pb(r) for r in page], next_page_token=token)
+        return self._queries.list_calls(request)
 
     @_grpc_errors
     def GetCall(self, request: pb.GetCallRequest, context: grpc.ServicerContext) -> pb.Call:
-        store = self._deps.store
-        return convert.call_pb(
-            store.get_call(request.call_id),
-            store.segments(request.call_id),
-            store.emotions(request.call_id),
-            store.list_alerts(call_id=request.call_id),
-        )
+        return self._queries.get_call(request.call_id)
 
     # ---- supervisors ---------------------------------------------------------------------------------
     def SubscribeAlerts(self, request: pb.SubscribeAlertsRequest, context: grpc.ServicerContext):
@@ -227,12 +198,7 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
 
     @_grpc_errors
     def AcknowledgeAlert(self, request: pb.AcknowledgeAlertRequest, context: grpc.ServicerContext) -> pb.Alert:
-        if not request.alert_id:
-            raise InvalidInput("alert_id is required")
-        by = request.by.strip()
-        if not by or len(by) > 200 or len(request.note) > 2000:
-            raise InvalidInput("say who acknowledges in `by` (1-200 characters); `note` is at most 2000 characters")
-        return convert.alert_pb(self._deps.alerts.acknowledge(request.alert_id, by, request.note))
+        return self._queries.acknowledge(request.alert_id, request.by, request.note)
 
     @_grpc_errors
     def GetCallAudio(self, request: pb.GetCallAudioRequest, context: grpc.ServicerContext):

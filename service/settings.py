@@ -29,6 +29,8 @@ class Settings:
     """Address the gRPC server binds to."""
     port: int = 50051
     """gRPC port; 0 picks a free one (tests)."""
+    http_port: int = 8080
+    """Web console and its JSON API (same address as gRPC, on this port); 0 picks a free one, -1 turns it off."""
     max_message_bytes: int = 4 * 1024 * 1024
     """Largest gRPC message accepted by the transport; larger ones get RESOURCE_EXHAUSTED."""
 
@@ -161,6 +163,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 def _validate(s: Settings) -> None:
     if not 0 <= s.port <= 65535:
         raise ConfigError(f"port {s.port} is outside 0-65535")
+    if not -1 <= s.http_port <= 65535:
+        raise ConfigError(f"http_port {s.http_port} is outside 0-65535 (or -1 to turn the web console off)")
     if s.max_concurrent_calls < 1 or s.transcribe_queue < 1:
         raise ConfigError("max_concurrent_calls and transcribe_queue must be >= 1")
     if s.transcribe_workers < 0 or s.cpu_threads < 0:

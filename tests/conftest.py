@@ -38,7 +38,7 @@ def casia() -> list[Clip]:
 
 @pytest.fixture(scope="session")
 def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(env={}, port=0, data_dir=tmp_path_factory.mktemp("var"))
+    return load_settings(env={}, port=0, http_port=0, data_dir=tmp_path_factory.mktemp("var"))
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,9 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [*CALLGUARD, "serve", "--port", str(port), "--data-dir", str(tmp_path)], stderr=subprocess.PIPE, text=True
+        [*CALLGUARD, "serve", "--port", str(port), "--http-port", "0", "--data-dir", str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stderr is not None
     for line in proc.stderr:

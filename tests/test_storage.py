@@ -7,8 +7,11 @@ import sqlite3
 import pytest
 
 from service.audio.formats import AudioFormat, Encoding
-from service.domain import CallRecord, CallStatus, Role
+from service.domain import CallOrder, CallQuery, CallRecord, CallStatus, Role
+from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound, InvalidInput
+from service.escalation.alerts import Alert, AlertStatus
+from service.escalation.policy import Level
 from service.storage import FileAudioStore, SqliteCallStore
 from service.storage.sqlite_store import MIGRATIONS
 from service.transcription.results import Segment, Word
@@ -66,11 +69,62 @@ def test_list_is_newest_first_and_pages_without_gaps_or_repeats(store) -> None:
         if not page:
             break
         seen += [r.call_id for r in page]
-        after = (page[-1].started_at, page[-1].call_id)
+        after = store.order_key(page[-1], CallOrder.NEWEST)
     assert sorted(seen) == [f"c{i}" for i in range(7)] and len(set(seen)) == 7
     assert seen[0] == "c6"
     store.finish_call("c3", status=CallStatus.COMPLETED, end_reason="", audio_bytes=0, utterances_shed=0)
-    assert [r.call_id for r in store.list_calls(limit=10, status=CallStatus.COMPLETED)] == ["c3"]
+    assert [r.call_id for r in store.list_calls(limit=10, query=CallQuery(status=CallStatus.COMPLETED))] == ["c3"]
+
+
+def _estimate(t: float, anger: float, disappointment: float = 0.1) -> EmotionEstimate:
+    return EmotionEstimate(t, t + 3, anger, disappointment, 0.5, 0.1, 180.0, 1.0, 3.0, 4.0, 0.2, 5.0, True)
+
+
+def _alert(call_id: str, reason: str, level: Level, *, open_: bool = True) -> Alert:
+    return Alert(
+        call_id, 0, Role.CUSTOMER, reason, level, 10.0, 5.0, 10.0, "anger 0.8", "soothe",
+        status=AlertStatus.OPEN if open_ else AlertStatus.ACKNOWLEDGED, raised_at=1.0, updated_at=1.0,
+    )  # fmt: skip
+
+
+def test_call_queries_filter_on_alerts_metadata_text_and_sort_by_peak_anger(store) -> None:
+    for i, (agent, queue) in enumerate([("alice", "billing"), ("bob", "billing"), ("alice", "售后"), ("carol", "x_y")]):
+        rec = record(f"q{i}", 100.0 + i)
+        rec.metadata = {"agent": agent, "queue": queue, "customer_id": f"cust-{i}"}
+        store.create_call(rec)
+    for call_id, angers in {"q0": [0.2, 0.9, 0.4], "q1": [0.3], "q2": [0.6, 0.7], "q3": []}.items():
+        for t, a in enumerate(angers):
+            store.add_emotion(call_id, 0, _estimate(float(t), a))
+    store.save_alert(_alert("q0", "ANGER_SUSTAINED", Level.HIGH))
+    store.save_alert(_alert("q2", "ANGER_SUSTAINED", Level.MEDIUM, open_=False))
+    store.save_alert(_alert("q2", "THREAT_PHRASE", Level.HIGH, open_=False))
+    store.add_segment("q1", 0, Segment(0.0, 1.0, "I want to CANCEL my contract", "en", 0.9, -0.2, ()))
+
+    def ids(**kw) -> list[str]:
+        return [r.call_id for r in store.list_calls(limit=10, query=CallQuery(**kw))]
+
+    assert ids() == ["q3", "q2", "q1", "q0"]
+    assert ids(order=CallOrder.PEAK_ANGER) == ["q0", "q2", "q1", "q3"]
+    assert ids(min_alert_level=1) == ["q2", "q0"]
+    assert ids(min_alert_level=3, reason="ANGER_SUSTAINED") == ["q0"]
+    assert (
+        ids(min_alert_level=3, reason="THREAT_PHRASE") == ["q2"]
+        and ids(reason="THREAT_PHRASE", min_alert_level=3, unacknowledged_only=True) == []
+    )
+    assert ids(unacknowledged_only=True) == ["q0"]
+    assert ids(agent="alice") == ["q2", "q0"] and ids(queue="售后") == ["q2"]
+    assert ids(started_from=101.0, started_to=103.0) == ["q2", "q1"]
+    assert ids(text="cancel my") == ["q1"]  # transcript, case-insensitive
+    assert ids(text="CUST-3") == ["q3"] and ids(text="x_y") == ["q3"] and ids(text="%") == []  # LIKE chars are literal
+    q2 = store.get_call("q2")
+    assert (q2.max_alert_level, q2.alert_count, q2.open_alert_count) == (3, 2, 0)
+    assert q2.alert_reasons == ("ANGER_SUSTAINED", "THREAT_PHRASE") and q2.peak_anger == pytest.approx(0.7)
+    # pages by peak anger without gaps or repeats
+    seen, after = [], None
+    while page := store.list_calls(limit=1, after=after, query=CallQuery(order=CallOrder.PEAK_ANGER)):
+        seen.append(page[0].call_id)
+        after = store.order_key(page[0], CallOrder.PEAK_ANGER)
+    assert seen == ["q0", "q2", "q1", "q3"]
 
 
 def test_sql_metacharacters_are_data(store) -> None:
@@ -107,3 +161,27 @@ def test_audio_store_appends_and_reads_back_exactly(tmp_path) -> None:
 def test_audio_store_refuses_unsafe_call_ids(tmp_path, bad_id: str) -> None:
     with pytest.raises(InvalidInput, match="call_id"):
         FileAudioStore(tmp_path).open_writer(bad_id)
+
+
+def test_migration_4_backfills_peak_scores_of_calls_stored_before_it(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:3]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 3")
+    db.execute(
+        "INSERT INTO calls (call_id, started_at, status, encoding, sample_rate_hz, channel_count, roles, language,"
+        " metadata) VALUES ('old', 1.0, 'COMPLETED', 'MULAW', 8000, 1, '[\"CUSTOMER\"]', 'auto', '{}')"
+    )
+    for anger in (0.3, 0.8):
+        db.execute(
+            "INSERT INTO emotions (call_id, channel, start_s, end_s, estimate) VALUES ('old', 0, 0, 3, ?)",
+            (f'{{"anger": {anger}, "disappointment": 0.2}}',),
+        )
+    db.commit()
+    db.close()
+    store = SqliteCallStore(path)
+    old = store.get_call("old")
+    assert store.schema_version == len(MIGRATIONS)
+    assert old.peak_anger == pytest.approx(0.8) and old.peak_disappointment == pytest.approx(0.2)
+    store.close()

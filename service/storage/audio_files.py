@@ -26,7 +26,9 @@ class AudioWriter(Protocol):
 class AudioStore(Protocol):
     def open_writer(self, call_id: str) -> AudioWriter: ...
     def size(self, call_id: str) -> int: ...
-    def read(self, call_id: str, *, chunk_bytes: int, limit: int | None = None) -> Iterator[bytes]: ...
+    def read(self, call_id: str, *, chunk_bytes: int, offset: int = 0, limit: int | None = None) -> Iterator[bytes]:
+        """Stored bytes from `offset`, at most `limit` of them (None: to the end), in chunks."""
+
     def sizes(self) -> dict[str, int]: ...
 
 
@@ -69,12 +71,13 @@ class FileAudioStore:
         except FileNotFoundError:
             return 0
 
-    def read(self, call_id: str, *, chunk_bytes: int, limit: int | None = None) -> Iterator[bytes]:
+    def read(self, call_id: str, *, chunk_bytes: int, offset: int = 0, limit: int | None = None) -> Iterator[bytes]:
         path = self._path(call_id)
         if not path.exists():
             raise CallNotFound(f"no audio stored for call {call_id}")
-        remaining = path.stat().st_size if limit is None else limit
+        remaining = max(0, path.stat().st_size - offset) if limit is None else limit
         with open(path, "rb") as f:
+            f.seek(offset)
             while remaining > 0:
                 chunk = f.read(min(chunk_bytes, remaining))
                 if not chunk:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from service.domain import CallRecord, CallStatus
+from service.domain import CallOrder, CallQuery, CallRecord, CallStatus
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
 from service.transcription.results import Segment
@@ -20,8 +20,8 @@ class CallStore(Protocol):
 
     def add_emotion(self, call_id: str, channel: int, estimate: EmotionEstimate) -> None: ...
 
-    def emotions(self, call_id: str) -> list[tuple[int, EmotionEstimate]]:
-        """(channel, estimate) in call-time order."""
+    def emotions(self, call_id: str, *, since_s: float | None = None) -> list[tuple[int, EmotionEstimate]]:
+        """(channel, estimate) in call-time order; with `since_s`, only estimates ending after that call time."""
 
     def finish_call(
         self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int
@@ -31,9 +31,11 @@ class CallStore(Protocol):
         """Raises CallNotFound."""
 
     def list_calls(
-        self, *, limit: int, after: tuple[float, str] | None = None, status: CallStatus | None = None
+        self, *, limit: int, after: tuple[float, str] | None = None, query: CallQuery | None = None
     ) -> list[CallRecord]:
-        """Newest first; `after` = (started_at, call_id) of the last call of the previous page."""
+        """The calls matching `query` (None: all, newest first) in its order; `after` = order_key() of the last call of the previous page."""
+
+    def order_key(self, record: CallRecord, order: CallOrder) -> tuple[float, str]: ...
 
     def segments(self, call_id: str) -> list[tuple[int, Segment]]:
         """(channel, segment) in call-time order."""

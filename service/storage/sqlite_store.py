@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from service.audio.formats import AudioFormat, Encoding
-from service.domain import CallRecord, CallStatus, Role
+from service.domain import CallOrder, CallQuery, CallRecord, CallStatus, Role
 from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound
 from service.escalation.alerts import Alert, alert_from_json, alert_to_json
@@ -74,7 +74,26 @@ MIGRATIONS: list[str] = [
     CREATE INDEX alerts_by_call ON alerts (call_id, raised_at);
     CREATE INDEX alerts_open ON alerts (status, raised_at);
     """,
+    """
+    ALTER TABLE calls ADD COLUMN peak_anger REAL NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN peak_disappointment REAL NOT NULL DEFAULT 0;
+    UPDATE calls SET
+        peak_anger = COALESCE((SELECT MAX(json_extract(e.estimate, '$.anger')) FROM emotions e
+                               WHERE e.call_id = calls.call_id), 0),
+        peak_disappointment = COALESCE((SELECT MAX(json_extract(e.estimate, '$.disappointment')) FROM emotions e
+                                        WHERE e.call_id = calls.call_id), 0);
+    CREATE INDEX calls_by_peak_anger ON calls (peak_anger DESC, call_id DESC);
+    CREATE INDEX alerts_by_reason ON alerts (reason, call_id);
+    """,
 ]
+
+_ORDER_COLUMN = {CallOrder.NEWEST: "c.started_at", CallOrder.PEAK_ANGER: "c.peak_anger"}
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere (with ESCAPE '\\')."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class SqliteCallStore:
@@ -160,11 +179,17 @@ class SqliteCallStore:
                 "INSERT INTO emotions (call_id, channel, start_s, end_s, estimate) VALUES (?, ?, ?, ?, ?)",
                 (call_id, channel, estimate.start_s, estimate.end_s, json.dumps(dataclasses.asdict(estimate))),
             )
+            self._db.execute(
+                "UPDATE calls SET peak_anger = MAX(peak_anger, ?), peak_disappointment = MAX(peak_disappointment, ?)"
+                " WHERE call_id = ?",
+                (estimate.anger, estimate.disappointment, call_id),
+            )
 
-    def emotions(self, call_id: str) -> list[tuple[int, EmotionEstimate]]:
+    def emotions(self, call_id: str, *, since_s: float | None = None) -> list[tuple[int, EmotionEstimate]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT channel, estimate FROM emotions WHERE call_id = ? ORDER BY end_s, channel, id", (call_id,)
+                "SELECT channel, estimate FROM emotions WHERE call_id = ? AND end_s > ? ORDER BY end_s, channel, id",
+                (call_id, -1.0 if since_s is None else since_s),
             ).fetchall()
         return [(r["channel"], EmotionEstimate(**json.loads(r["estimate"]))) for r in rows]
 
@@ -215,7 +240,14 @@ class SqliteCallStore:
                 (status.value, end_reason, time.time(), audio_bytes, utterances_shed, call_id),
             )
 
-    _SELECT = "SELECT c.*, (SELECT COUNT(*) FROM segments s WHERE s.call_id = c.call_id) AS segment_count FROM calls c"
+    _SELECT = (
+        "SELECT c.*, (SELECT COUNT(*) FROM segments s WHERE s.call_id = c.call_id) AS segment_count,"
+        " (SELECT COALESCE(MAX(a.level), 0) FROM alerts a WHERE a.call_id = c.call_id) AS max_alert_level,"
+        " (SELECT COUNT(*) FROM alerts a WHERE a.call_id = c.call_id) AS alert_count,"
+        " (SELECT COUNT(*) FROM alerts a WHERE a.call_id = c.call_id AND a.status = 'OPEN') AS open_alert_count,"
+        " (SELECT group_concat(DISTINCT a.reason) FROM alerts a WHERE a.call_id = c.call_id) AS alert_reasons"
+        " FROM calls c"
+    )
 
     def get_call(self, call_id: str) -> CallRecord:
         with self._lock:
@@ -225,20 +257,64 @@ class SqliteCallStore:
         return _record(row)
 
     def list_calls(
-        self, *, limit: int, after: tuple[float, str] | None = None, status: CallStatus | None = None
+        self, *, limit: int, after: tuple[float, str] | None = None, query: CallQuery | None = None
     ) -> list[CallRecord]:
-        where, args = [], []
+        query = query or CallQuery()
+        where, args = self._where(query)
+        column = _ORDER_COLUMN[query.order]
         if after is not None:
-            where.append("(c.started_at < ? OR (c.started_at = ? AND c.call_id < ?))")
+            where.append(f"({column} < ? OR ({column} = ? AND c.call_id < ?))")
             args += [after[0], after[0], after[1]]
-        if status is not None:
-            where.append("c.status = ?")
-            args.append(status.value)
         sql = self._SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY c.started_at DESC, c.call_id DESC LIMIT ?"
+        sql += f" ORDER BY {column} DESC, c.call_id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, [*args, limit]).fetchall()
         return [_record(r) for r in rows]
+
+    @staticmethod
+    def _where(q: CallQuery) -> tuple[list[str], list[object]]:
+        """SQL conditions for a query; every value is a bound parameter."""
+        where: list[str] = []
+        args: list[object] = []
+        if q.status is not None:
+            where.append("c.status = ?")
+            args.append(q.status.value)
+        if q.started_from is not None:
+            where.append("c.started_at >= ?")
+            args.append(q.started_from)
+        if q.started_to is not None:
+            where.append("c.started_at < ?")
+            args.append(q.started_to)
+        # Alert conditions hold for one and the same alert: "HIGH + ANGER_SUSTAINED" means a HIGH anger alert.
+        alert_where: list[str] = []
+        if q.min_alert_level:
+            alert_where.append("a.level >= ?")
+            args.append(q.min_alert_level)
+        if q.reason:
+            alert_where.append("a.reason = ?")
+            args.append(q.reason)
+        if q.unacknowledged_only:
+            alert_where.append("a.status = 'OPEN'")
+        if alert_where:
+            where.append(f"EXISTS (SELECT 1 FROM alerts a WHERE a.call_id = c.call_id AND {' AND '.join(alert_where)})")
+        for key, value in (("agent", q.agent), ("queue", q.queue)):
+            if value:
+                where.append(f"json_extract(c.metadata, '$.{key}') = ?")
+                args.append(value)
+        if q.text:
+            pattern = _like(q.text.lower())
+            where.append(
+                "(lower(c.call_id) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(c.metadata) m"
+                " WHERE lower(m.value) LIKE ? ESCAPE '\\') OR EXISTS"
+                " (SELECT 1 FROM segments s WHERE s.call_id = c.call_id AND lower(s.text) LIKE ? ESCAPE '\\'))"
+            )
+            args += [pattern, pattern, pattern]
+        return where, args
+
+    def order_key(self, record: CallRecord, order: CallOrder) -> tuple[float, str]:
+        """The (sort value, call id) a page ends on: pass it as `after` for the next page."""
+        value = record.started_at if order is CallOrder.NEWEST else record.peak_anger
+        return value, record.call_id
 
     def segments(self, call_id: str) -> list[tuple[int, Segment]]:
         with self._lock:
@@ -277,6 +353,12 @@ def _record(row: sqlite3.Row) -> CallRecord:
         audio_bytes=row["audio_bytes"],
         segment_count=row["segment_count"],
         utterances_shed=row["utterances_shed"],
+        peak_anger=row["peak_anger"],
+        peak_disappointment=row["peak_disappointment"],
+        max_alert_level=row["max_alert_level"],
+        alert_count=row["alert_count"],
+        open_alert_count=row["open_alert_count"],
+        alert_reasons=tuple(sorted(row["alert_reasons"].split(","))) if row["alert_reasons"] else (),
     )
 
 

@@ -1,0 +1,85 @@
+"""What QA and supervisors read and do, answered once for both front doors.
+
+The gRPC servicer and the web console (`service/web/`) call these methods and get the same protobuf
+messages back (the console sends them as JSON), so the two can never disagree about a call.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from callguard.v1 import callguard_pb2 as pb
+
+from service import convert
+from service.errors import InvalidInput
+from service.session import SessionDeps
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+MAX_ACK_BY = 200
+MAX_ACK_NOTE = 2000
+
+
+def _encode_page_token(order: int, key: tuple[float, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([key[0], key[1], order]).encode()).decode()
+
+
+def _decode_page_token(token: str, order: int) -> tuple[float, str]:
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(token.encode()))
+        value, call_id = float(parts[0]), str(parts[1])
+        token_order = int(parts[2]) if len(parts) > 2 else pb.NEWEST
+    except Exception:
+        raise InvalidInput("page_token is not one this server issued; start again with an empty token") from None
+    if token_order != order:
+        raise InvalidInput("page_token belongs to a list in another order; start again with an empty token")
+    return value, call_id
+
+
+class Queries:
+    def __init__(self, deps: SessionDeps) -> None:
+        self._deps = deps
+
+    def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"page_size {request.page_size} is outside 1-{MAX_PAGE_SIZE}")
+        query = convert.call_query(request)
+        after = _decode_page_token(request.page_token, request.order) if request.page_token else None
+        store = self._deps.store
+        records = store.list_calls(limit=size + 1, after=after, query=query)
+        page, more = records[:size], len(records) > size
+        token = _encode_page_token(request.order, store.order_key(page[-1], query.order)) if more else ""
+        return pb.ListCallsResponse(calls=[convert.summary_pb(r) for r in page], next_page_token=token)
+
+    def get_call(self, call_id: str, *, with_emotions: bool = True) -> pb.Call:
+        """The stored call; without its emotion estimates when the caller reads them downsampled instead."""
+        store = self._deps.store
+        return convert.call_pb(
+            store.get_call(call_id),
+            store.segments(call_id),
+            store.emotions(call_id) if with_emotions else [],
+            store.list_alerts(call_id=call_id),
+        )
+
+    def summary(self, call_id: str) -> pb.CallSummary:
+        return convert.summary_pb(self._deps.store.get_call(call_id))
+
+    def acknowledge(self, alert_id: str, by: str, note: str) -> pb.Alert:
+        if not alert_id:
+            raise InvalidInput("alert_id is required")
+        by = by.strip()
+        if not by or len(by) > MAX_ACK_BY or len(note) > MAX_ACK_NOTE:
+            raise InvalidInput(
+                f"say who acknowledges in `by` (1-{MAX_ACK_BY} characters); `note` is at most {MAX_ACK_NOTE} characters"
+            )
+        return convert.alert_pb(self._deps.alerts.acknowledge(alert_id, by, note))
+
+    def emotions(self, call_id: str, *, since_s: float | None = None) -> list[pb.EmotionUpdate]:
+        store = self._deps.store
+        roles = store.get_call(call_id).roles
+        return [convert.emotion_pb(ch, roles[ch], e) for ch, e in store.emotions(call_id, since_s=since_s)]
+
+    def alerts(self, *, call_id: str = "", open_only: bool = False) -> list[pb.Alert]:
+        return [convert.alert_pb(a) for a in self._deps.store.list_alerts(call_id=call_id, open_only=open_only)]

@@ -1,0 +1,324 @@
+"""The web console: three pages (live board, flagged calls, call detail) and the JSON API behind them.
+
+Every answer comes from `service.queries.Queries`, the same code the gRPC API uses, turned into JSON with
+protobuf's own mapping; nothing here reads storage its own way. OpenAPI docs are at /docs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from callguard.v1 import callguard_pb2 as pb
+from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from service import convert
+from service.domain import CallStatus
+from service.errors import CallExists, CallguardError, CallNotFound, InvalidInput, Overloaded, ShuttingDown
+from service.escalation.alerts import AlertFilter
+from service.escalation.bus import AlertHub, AlertNotFound, AlreadyAcknowledged
+from service.escalation.policy import Level
+from service.queries import MAX_PAGE_SIZE, Queries
+from service.web import analysis
+from service.web.timeline import DEFAULT_POINTS, MAX_POINTS, timeline
+from service.web.wav_view import RangeNotSatisfiable, WavView, parse_range
+
+STATIC = Path(__file__).resolve().parent / "static"
+SPARKLINE_S = 60.0  # call time shown in the live board's sparklines
+SSE_POLL_S = 0.1  # how often an alert stream looks for new alerts (the latency a supervisor sees)
+SSE_KEEPALIVE_S = 15.0
+CSV_MAX_CALLS = 10000
+
+# The one place domain errors become HTTP statuses (the gRPC mapping is in service/servicer.py).
+HTTP_STATUS: list[tuple[type[CallguardError], int]] = [
+    (RangeNotSatisfiable, 416),
+    (InvalidInput, 400),
+    (CallNotFound, 404),
+    (AlertNotFound, 404),
+    (CallExists, 409),
+    (AlreadyAcknowledged, 409),
+    (Overloaded, 503),
+    (ShuttingDown, 503),
+]
+
+
+def as_json(msg: Message) -> dict[str, Any]:
+    """Protobuf's canonical JSON mapping, with every field present (enums by name, times in RFC 3339)."""
+    return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def _unix(value: str | None, name: str) -> float | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{name}={value[:40]!r} is not a date or time such as 2026-11-24 or 2026-11-24T09:30"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()  # no zone given: UTC
+
+
+def _level(value: str, name: str) -> int:
+    if not value:
+        return 0
+    try:
+        return int(Level[value.upper()])
+    except KeyError:
+        raise InvalidInput(f"{name}={value[:20]!r} is not LOW, MEDIUM or HIGH") from None
+
+
+def list_request(
+    *,
+    page_size: int = 0,
+    page_token: str = "",
+    status: str = "",
+    started_from: str = "",
+    started_to: str = "",
+    min_level: str = "",
+    reason: str = "",
+    unacknowledged: bool = False,
+    agent: str = "",
+    queue: str = "",
+    text: str = "",
+    order: str = "newest",
+) -> pb.ListCallsRequest:
+    """HTTP query parameters -> the gRPC ListCallsRequest (one query language for both)."""
+    if order not in ("newest", "peak_anger"):
+        raise InvalidInput(f"order={order[:20]!r} is not newest or peak_anger")
+    if status and status.upper() not in CallStatus.__members__:
+        raise InvalidInput(f"status={status[:20]!r} is not active, completed or incomplete")
+    req = pb.ListCallsRequest(
+        page_size=page_size,
+        page_token=page_token,
+        status=pb.CallStatus.Value(status.upper()) if status else pb.CALL_STATUS_UNSPECIFIED,
+        min_alert_level=_level(min_level, "min_level"),
+        reason=reason,
+        unacknowledged_only=unacknowledged,
+        agent=agent,
+        queue=queue,
+        text=text,
+        order=pb.PEAK_ANGER if order == "peak_anger" else pb.NEWEST,
+    )
+    for name, value in (("started_from", started_from), ("started_to", started_to)):
+        unix = _unix(value, name)
+        if unix is not None:
+            getattr(req, name).CopyFrom(convert.timestamp(unix))
+    return req
+
+
+class CallFilter:
+    """The flagged-calls filter as query parameters (shared by the list and the CSV export)."""
+
+    def __init__(
+        self,
+        status: Annotated[str, Query(description="active, completed or incomplete")] = "",
+        started_from: Annotated[str, Query(alias="from", description="ISO date/time, inclusive (UTC)")] = "",
+        started_to: Annotated[str, Query(alias="to", description="ISO date/time, exclusive (UTC)")] = "",
+        min_level: Annotated[str, Query(description="LOW (any flagged call), MEDIUM or HIGH")] = "",
+        reason: Annotated[str, Query(description="alert reason code, e.g. THREAT_PHRASE")] = "",
+        unacknowledged: Annotated[bool, Query(description="only calls with an alert still open")] = False,
+        agent: str = "",
+        queue: str = "",
+        q: Annotated[str, Query(description="text in the call id, metadata or transcript")] = "",
+        order: Annotated[str, Query(description="newest or peak_anger")] = "newest",
+    ) -> None:
+        self.kwargs = dict(
+            status=status,
+            started_from=started_from,
+            started_to=started_to,
+            min_level=min_level,
+            reason=reason,
+            unacknowledged=unacknowledged,
+            agent=agent,
+            queue=queue,
+            text=q,
+            order=order,
+        )
+
+    def request(self, page_size: int = 0, page_token: str = "") -> pb.ListCallsRequest:
+        return list_request(page_size=page_size, page_token=page_token, **self.kwargs)
+
+
+def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAPI:
+    """`audio_view(call_id) -> WavView` opens a call's stored audio."""
+    app = FastAPI(
+        title="Callguard console API",
+        description="The JSON behind the Callguard web console; the same data as the gRPC API (callguard.v1).",
+        version="1",
+    )
+    app.state.closing = False
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(CallguardError)
+    async def domain_error(request: Request, error: CallguardError) -> JSONResponse:
+        status = next((code for kind, code in HTTP_STATUS if isinstance(error, kind)), 500)
+        headers = {}
+        if isinstance(error, RangeNotSatisfiable):
+            headers["Content-Range"] = f"bytes */{error.total}"
+        if isinstance(error, Overloaded):
+            headers["Retry-After"] = f"{error.retry_after_s:g}"
+        return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
+
+    # ---- pages ------------------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def live_page() -> FileResponse:
+        return FileResponse(STATIC / "live.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+    @app.get("/calls", include_in_schema=False)
+    def calls_page() -> FileResponse:
+        return FileResponse(STATIC / "calls.html")
+
+    @app.get("/calls/{call_id}", include_in_schema=False)
+    def call_page(call_id: str) -> FileResponse:
+        return FileResponse(STATIC / "call.html")
+
+    # ---- live board -------------------------------------------------------------------------------------
+    @app.get("/api/live", summary="Calls in progress, each speaker's recent anger and disappointment")
+    def live() -> dict[str, Any]:
+        active = queries.list_calls(pb.ListCallsRequest(status=pb.ACTIVE, page_size=MAX_PAGE_SIZE))
+        calls = []
+        for summary in active.calls:
+            since = max(0.0, summary.duration_s - SPARKLINE_S)
+            recent = queries.emotions(summary.call_id, since_s=since)
+            channels: dict[int, dict[str, Any]] = {}
+            for e in recent:
+                ch = channels.setdefault(
+                    e.channel,
+                    {"channel": e.channel, "role": pb.Role.Name(e.role), "t_s": [], "anger": [], "disappointment": []},
+                )
+                ch["t_s"].append(round((e.start_s + e.end_s) / 2, 2))
+                ch["anger"].append(round(e.anger, 3))
+                ch["disappointment"].append(round(e.disappointment, 3))
+            calls.append({"summary": as_json(summary), "channels": [channels[k] for k in sorted(channels)]})
+        return {"calls": calls, "sparkline_s": SPARKLINE_S, "server_time": time.time()}
+
+    # ---- alerts -----------------------------------------------------------------------------------------
+    @app.get("/api/alerts", summary="Stored alerts, newest first")
+    def list_alerts(open_only: bool = False, call_id: str = "") -> dict[str, Any]:
+        found = queries.alerts(call_id=call_id, open_only=open_only)
+        return {"alerts": [as_json(a) for a in reversed(found)]}
+
+    @app.get("/api/alerts/stream", summary="Server-sent events: open alerts first, then every new or changed alert")
+    async def alert_stream(
+        request: Request, call_id: str = "", queue: str = "", agent: str = "", min_level: str = ""
+    ) -> StreamingResponse:
+        alert_filter = AlertFilter(
+            call_id=call_id, queue=queue, agent=agent, min_level=Level(_level(min_level, "min_level") or Level.LOW)
+        )
+
+        async def events() -> AsyncIterator[str]:
+            sub, open_alerts = alerts.subscribe(alert_filter)
+            sent: dict[str, int] = {}
+            last_write = time.monotonic()
+            try:
+                for alert in open_alerts:
+                    sent[alert.alert_id] = alert.version
+                    yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
+                while not app.state.closing and not await request.is_disconnected():
+                    alert = sub.get(timeout_s=0)
+                    if sub.overflowed:
+                        yield "event: overflow\ndata: {}\n\n"  # the page reconnects and gets the open ones again
+                        return
+                    if alert is None:
+                        if time.monotonic() - last_write > SSE_KEEPALIVE_S:
+                            last_write = time.monotonic()
+                            yield ": keep-alive\n\n"
+                        await asyncio.sleep(SSE_POLL_S)
+                        continue
+                    if sent.get(alert.alert_id, 0) >= alert.version:
+                        continue
+                    sent[alert.alert_id] = alert.version
+                    last_write = time.monotonic()
+                    yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
+            finally:
+                alerts.unsubscribe(sub)
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    @app.post("/api/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (who, optional note)")
+    def acknowledge(alert_id: str, by: Annotated[str, Body()], note: Annotated[str, Body()] = "") -> dict[str, Any]:
+        return as_json(queries.acknowledge(alert_id, by, note))
+
+    # ---- calls (QA) -------------------------------------------------------------------------------------
+    @app.get("/api/calls", summary="Stored calls matching a filter, one page")
+    def list_calls(
+        f: Annotated[CallFilter, Depends()],
+        page_size: int = 25,
+        page_token: str = "",
+    ) -> dict[str, Any]:
+        return as_json(queries.list_calls(f.request(page_size, page_token)))
+
+    @app.get("/api/calls/{call_id}", summary="A stored call: summary, transcript, alerts (emotions optional)")
+    def get_call(call_id: str, emotions: bool = True) -> dict[str, Any]:
+        return as_json(queries.get_call(call_id, with_emotions=emotions))
+
+    @app.get("/api/calls/{call_id}/timeline", summary="Emotion and prosody per speaker, downsampled")
+    def get_timeline(call_id: str, max_points: int = DEFAULT_POINTS) -> dict[str, Any]:
+        if not 10 <= max_points <= MAX_POINTS:
+            raise InvalidInput(f"max_points must be 10-{MAX_POINTS}")
+        summary = queries.summary(call_id)
+        tracks = timeline(list(queries.emotions(call_id)), max_points)
+        return {"call_id": call_id, "duration_s": summary.duration_s, "tracks": [t.__dict__ for t in tracks]}
+
+    @app.get("/api/calls/{call_id}/analysis", summary="The emotion analysis table of a call (one row per alert)")
+    def get_analysis(call_id: str) -> dict[str, Any]:
+        summary = queries.summary(call_id)
+        return {"columns": analysis.COLUMNS, "rows": analysis.rows(summary, queries.alerts(call_id=call_id))}
+
+    @app.get("/api/analysis.csv", summary="The emotion analysis table of every call matching a filter, as CSV")
+    def export_csv(
+        f: Annotated[CallFilter, Depends()],
+        call_id: Annotated[str, Query(description="just this call (the other filters are then ignored)")] = "",
+    ) -> StreamingResponse:
+        def lines() -> Iterator[str]:
+            yield analysis.csv_text([], header=True)
+            if call_id:
+                yield analysis.csv_text(analysis.rows(one_call, queries.alerts(call_id=call_id)), header=False)
+                return
+            token, seen = "", 0
+            while seen < CSV_MAX_CALLS:
+                page = queries.list_calls(f.request(MAX_PAGE_SIZE, token))
+                for summary in page.calls:
+                    yield analysis.csv_text(
+                        analysis.rows(summary, queries.alerts(call_id=summary.call_id)), header=False
+                    )
+                seen += len(page.calls)
+                token = page.next_page_token
+                if not token:
+                    return
+
+        f.request()  # validate before the response starts
+        one_call = queries.summary(call_id) if call_id else None
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        headers = {"Content-Disposition": f'attachment; filename="callguard-analysis-{stamp}.csv"'}
+        return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
+
+    @app.get("/api/calls/{call_id}/audio.wav", summary="The call's audio as 16-bit PCM WAV (HTTP ranges)")
+    def get_audio(call_id: str, request: Request) -> Response:
+        view: WavView = audio_view(call_id)
+        rng = parse_range(request.headers.get("range"), view.size)
+        headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
+        if rng is None:
+            start, end, status = 0, view.size - 1, 200
+        else:
+            (start, end), status = rng, 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{view.size}"
+        headers["Content-Length"] = str(end - start + 1)
+        return StreamingResponse(view.read(start, end), status_code=status, media_type="audio/wav", headers=headers)
+
+    return app

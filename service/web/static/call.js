@@ -1,0 +1,215 @@
+// Call detail: audio (with per-speaker solo), the emotion/prosody timeline with alert and transcript lanes on
+// the same time axis, the transcript, and the emotion analysis table. Clicking anything with a time seeks.
+"use strict";
+
+const callId = decodeURIComponent(location.pathname.split("/").pop());
+const audio = document.getElementById("audio");
+const charts = [];
+let duration = 0;
+let segments = [];
+
+function seek(t) {
+  audio.currentTime = Math.max(0, t);
+  if (audio.paused) audio.play().catch(() => {});
+}
+
+// ---- solo: route the stereo channels through Web Audio only when asked (keeps plain playback simple) ----
+let gains = null;
+function solo(which) {
+  if (!gains) {
+    const ctx = new AudioContext();
+    const source = ctx.createMediaElementSource(audio);
+    const split = ctx.createChannelSplitter(2), merge = ctx.createChannelMerger(2);
+    source.connect(split);
+    gains = [ctx.createGain(), ctx.createGain()];
+    gains.forEach((g, ch) => { split.connect(g, ch); g.connect(merge, 0, 0); g.connect(merge, 0, 1); });
+    merge.connect(ctx.destination);
+    gains.ctx = ctx;
+  }
+  gains.ctx.resume();
+  gains.forEach((g, ch) => { g.gain.value = which === "both" || Number(which) === ch ? 1 : 0; });
+  document.querySelectorAll("#solo button").forEach((b) => b.classList.toggle("on", b.dataset.solo === which));
+}
+
+// ---- timeline ---------------------------------------------------------------------------------------------
+const COLORS = { anger: "#d32f2f", disappointment: "#1565c0", pitch_st: "#6a1b9a", loudness_db: "#ef6c00" };
+
+function playhead(u) {
+  const x = u.valToPos(audio.currentTime, "x", true);
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.strokeStyle = "#283593";
+  ctx.lineWidth = 2 * devicePixelRatio;
+  ctx.beginPath();
+  ctx.moveTo(x, u.bbox.top);
+  ctx.lineTo(x, u.bbox.top + u.bbox.height);
+  ctx.stroke();
+  ctx.restore();
+}
+
+function alertBands(alerts) {
+  return (u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    for (const a of alerts) {
+      const x0 = u.valToPos(a.start_s, "x", true), x1 = u.valToPos(a.end_s, "x", true);
+      ctx.fillStyle = a.level === "HIGH" ? "rgba(198,40,40,.10)" : "rgba(224,138,0,.10)";
+      ctx.fillRect(x0, u.bbox.top, Math.max(2, x1 - x0), u.bbox.height);
+    }
+    ctx.restore();
+  };
+}
+
+const SILENCE_S = 2.5; // a speaker's estimates further apart than this: they were silent, break the line
+
+function chart(el, title, tracks, fields, yRange, alerts) {
+  // One x array for all speakers: a speaker's own times carry values, a point in each of their silences
+  // carries null (a gap), the other speakers' times carry undefined (joined over).
+  const breaks = tracks.map((t) => t.t_s.slice(1).flatMap((x, i) => (x - t.t_s[i] > SILENCE_S ? [(x + t.t_s[i]) / 2] : [])));
+  const xs = [...new Set([...tracks.flatMap((t) => t.t_s), ...breaks.flat()])].sort((a, b) => a - b);
+  const data = [xs];
+  const series = [{ label: "call time", value: (u, v) => (v == null ? "" : cg.clock(v)) }];
+  tracks.forEach((t, k) => {
+    const at = new Map(t.t_s.map((x, i) => [x, i]));
+    const gaps = new Set(breaks[k]);
+    for (const f of fields) {
+      data.push(xs.map((x) => (at.has(x) ? t[f][at.get(x)] : gaps.has(x) ? null : undefined)));
+      series.push({ label: `${cg.role(t.role)} ${f.replace("_st", " (st)").replace("_db", " (dB)")}`, stroke: COLORS[f], width: 1.6,
+        dash: t.role === "AGENT" ? [6, 4] : undefined, points: { size: 4 } });
+    }
+  });
+  const width = el.parentElement.clientWidth - 12;
+  const u = new uPlot({
+    title, width, height: 200, series,
+    scales: { x: { time: false, range: [0, Math.max(duration, xs.at(-1) || 1)] }, y: yRange ? { range: yRange } : {} },
+    axes: [{ values: (u, ticks) => ticks.map((v) => cg.clock(v)) }, {}],
+    cursor: { sync: { key: "call" } },
+    hooks: { draw: [alertBands(alerts), playhead] },
+  }, data, el);
+  u.over.addEventListener("click", () => { if (u.cursor.left >= 0) seek(u.posToVal(u.cursor.left, "x")); });
+  charts.push(u);
+  return u;
+}
+
+function layoutLanes(u, alerts) {
+  const lanes = document.getElementById("lanes");
+  const box = document.getElementById("timeline").getBoundingClientRect();
+  const over = u.over.getBoundingClientRect();
+  lanes.style.marginLeft = `${over.left - box.left}px`;
+  lanes.style.width = `${over.width}px`;
+  const x = (t) => u.valToPos(t, "x");
+  const alertLane = document.getElementById("lane-alerts");
+  alertLane.querySelectorAll(".marker").forEach((m) => m.remove());
+  for (const a of alerts) {
+    const b = document.createElement("button");
+    b.className = `marker ${a.level}`;
+    b.style.left = `${x(a.start_s)}px`;
+    b.title = `${a.level} ${a.reasons.join(", ")} at ${cg.clock(a.start_s)}: ${a.evidence}`;
+    b.dataset.t = a.start_s;
+    b.addEventListener("click", () => seek(a.start_s));
+    alertLane.appendChild(b);
+  }
+  for (const ch of [0, 1]) {
+    const lane = document.getElementById(`lane-${ch}`);
+    lane.querySelectorAll(".seg").forEach((s) => s.remove());
+    for (const s of segments.filter((s) => s.channel === ch)) {
+      const d = document.createElement("div");
+      d.className = `seg ${s.role}${s.flagged ? " hit" : ""}`;
+      d.style.left = `${x(s.start_s)}px`;
+      d.style.width = `${Math.max(3, x(s.end_s) - x(s.start_s))}px`;
+      d.title = `${cg.clock(s.start_s)} ${s.text}`;
+      d.addEventListener("click", () => seek(s.start_s));
+      lane.appendChild(d);
+    }
+  }
+}
+
+// ---- transcript with triggering phrases highlighted ---------------------------------------------------
+function highlight(text, phrases) {
+  let html = cg.esc(text);
+  for (const p of phrases) {
+    if (!p) continue;
+    const i = html.toLowerCase().indexOf(cg.esc(p).toLowerCase());
+    if (i >= 0) html = `${html.slice(0, i)}<mark>${html.slice(i, i + cg.esc(p).length)}</mark>${html.slice(i + cg.esc(p).length)}`;
+  }
+  return html;
+}
+
+function renderTranscript(call) {
+  const phraseAlerts = call.alerts.filter((a) => a.excerpt);
+  segments = call.segments.map((s) => {
+    const hits = phraseAlerts.filter((a) => a.channel === s.channel && a.start_s < s.end_s + 0.05 && a.end_s > s.start_s - 0.05);
+    return { ...s, flagged: hits.length > 0, phrases: hits.map((a) => a.matched_phrase) };
+  });
+  const box = document.getElementById("transcript");
+  if (!segments.length) return;
+  box.innerHTML = segments.map((s, i) =>
+    `<div class="line${s.flagged ? " flagged" : ""}" data-i="${i}" data-start="${s.start_s}"><span class="t">${cg.clock(s.start_s)}</span>` +
+    `<span class="who ${s.role}">${cg.role(s.role)}</span><span class="text">${s.flagged ? highlight(s.text, s.phrases) : cg.esc(s.text)}</span></div>`).join("");
+  box.querySelectorAll(".line").forEach((el) => el.addEventListener("click", () => seek(Number(el.dataset.start))));
+}
+
+function renderHead(s) {
+  const meta = s.metadata || {};
+  const extra = Object.entries(meta).filter(([k]) => !["agent", "queue", "customer_id"].includes(k))
+    .map(([k, v]) => `<div><span>${cg.esc(k)}</span>${cg.esc(v)}</div>`).join("");
+  document.title = `Callguard · ${s.call_id}`;
+  document.getElementById("head").innerHTML =
+    `<div><span>call</span><b>${cg.esc(s.call_id)}</b></div><div><span>started</span>${cg.when(s.started_at)}</div>` +
+    `<div><span>duration</span>${cg.clock(s.duration_s)}</div><div><span>status</span>${cg.esc(s.status.toLowerCase())}${s.end_reason ? " (" + cg.esc(s.end_reason) + ")" : ""}</div>` +
+    `<div><span>agent</span>${cg.esc(meta.agent || meta.agent_id || "—")}</div><div><span>queue</span>${cg.esc(meta.queue || "—")}</div>` +
+    `<div><span>customer</span>${cg.esc(cg.customer(meta) || "—")}</div><div><span>peak anger</span>${(s.peak_anger || 0).toFixed(2)}</div>` +
+    `<div><span>alerts</span>${cg.level(s.max_alert_level)} ${s.alert_count || 0}</div>${extra}`;
+  if (s.channel_count < 2) document.getElementById("solo").style.display = "none";
+}
+
+function renderAnalysis(table) {
+  const body = document.querySelector("#analysis tbody");
+  body.innerHTML = table.rows.length ? table.rows.map((r) =>
+    `<tr><td><a href="#" data-t="${r.call_time_s}">${cg.clock(Number(r.call_time_s))}</a> <span class="muted">${cg.esc(r.raised_at_utc)} UTC</span></td>` +
+    `<td>${cg.esc(r.customer_id)}</td><td>${cg.esc(r.speaker)}</td><td>${cg.esc(r.emotion)}</td><td>${cg.level(r.level)}</td>` +
+    `<td>${cg.esc(r.trigger)}</td><td>${cg.esc(r.suggested_action)}</td>` +
+    `<td>${r.status === "ACKNOWLEDGED" ? `acknowledged by ${cg.esc(r.acknowledged_by)}${r.note ? ": " + cg.esc(r.note) : ""}` : "<b>open</b>"}</td></tr>`).join("")
+    : `<tr><td colspan="8" class="empty">No alerts on this call.</td></tr>`;
+  body.querySelectorAll("a[data-t]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); seek(Number(a.dataset.t)); }));
+}
+
+async function main() {
+  const base = `/api/calls/${encodeURIComponent(callId)}`;
+  let call, tl, table;
+  try {
+    [call, tl, table] = await Promise.all([cg.json(`${base}?emotions=false`), cg.json(`${base}/timeline?max_points=800`), cg.json(`${base}/analysis`)]);
+  } catch (e) {
+    document.getElementById("head").textContent = e.message;
+    return;
+  }
+  duration = call.summary.duration_s;
+  renderHead(call.summary);
+  audio.src = `${base}/audio.wav`;
+  document.getElementById("call-csv").href = `/api/analysis.csv?call_id=${encodeURIComponent(callId)}`;
+  renderTranscript(call);
+  renderAnalysis(table);
+  const u = chart(document.getElementById("emotion-chart"), "Anger and disappointment (0–1; dashed: agent)", tl.tracks, ["anger", "disappointment"], [0, 1], call.alerts);
+  chart(document.getElementById("prosody-chart"), "Pitch (semitones) and loudness (dB) vs. the speaker's own baseline", tl.tracks, ["pitch_st", "loudness_db"], null, call.alerts);
+  layoutLanes(u, call.alerts);
+  window.addEventListener("resize", () => {
+    for (const c of charts) c.setSize({ width: c.root.parentElement.clientWidth - 12, height: 200 });
+    layoutLanes(u, call.alerts);
+  });
+  const start = Number(new URLSearchParams(location.search).get("t"));
+  if (start) audio.currentTime = start;
+}
+
+audio.addEventListener("timeupdate", () => {
+  charts.forEach((c) => c.redraw(false, false));
+  const t = audio.currentTime;
+  document.querySelectorAll(".line").forEach((el) => {
+    const s = segments[Number(el.dataset.i)];
+    el.classList.toggle("playing", s.start_s <= t && t < s.end_s);
+  });
+});
+document.getElementById("play").addEventListener("click", () => { if (audio.paused) audio.play(); else audio.pause(); });
+audio.addEventListener("play", () => { document.getElementById("play").textContent = "❚❚ Pause"; });
+audio.addEventListener("pause", () => { document.getElementById("play").textContent = "▶ Play"; });
+document.querySelectorAll("#solo button").forEach((b) => b.addEventListener("click", () => solo(b.dataset.solo)));
+main();

@@ -1,0 +1,62 @@
+// Flagged calls: the filter lives in the URL (shareable, back button works); pages use the API's tokens.
+"use strict";
+
+const form = document.getElementById("filters");
+const PAGE_SIZE = 25;
+let tokens = [""]; // page tokens of the pages visited, for Previous
+
+function filterParams() {
+  const params = new URLSearchParams();
+  for (const [k, v] of new FormData(form)) if (v) params.set(k, v);
+  for (const k of ["from", "to"]) if (params.get(k)) params.set(k, params.get(k) + "T00:00:00+00:00");
+  return params;
+}
+
+function loadFormFromUrl() {
+  const url = new URLSearchParams(location.search);
+  if (![...url.keys()].length) return;
+  for (const el of form.elements) {
+    if (!el.name) continue;
+    if (el.type === "checkbox") el.checked = url.get(el.name) === "true";
+    else el.value = url.get(el.name) ?? (el.name === "min_level" ? "" : "");
+  }
+}
+
+async function load() {
+  const params = filterParams();
+  const shown = new URLSearchParams();
+  for (const [k, v] of new FormData(form)) if (v) shown.set(k, v);
+  if (!shown.has("min_level")) shown.set("min_level", "");
+  history.replaceState(null, "", `/calls?${shown}`);
+  document.getElementById("csv").href = `/api/analysis.csv?${params}`;
+  params.set("page_size", PAGE_SIZE);
+  params.set("page_token", tokens.at(-1));
+  const body = document.querySelector("#list tbody");
+  try {
+    const page = await cg.json(`/api/calls?${params}`);
+    body.innerHTML = page.calls.length ? page.calls.map(row).join("") : `<tr><td colspan="11" class="empty">No calls match this filter.</td></tr>`;
+    document.getElementById("next").disabled = !page.next_page_token;
+    document.getElementById("next").dataset.token = page.next_page_token;
+    document.getElementById("prev").disabled = tokens.length < 2;
+    document.getElementById("page-info").textContent = `page ${tokens.length}`;
+  } catch (e) {
+    body.innerHTML = `<tr><td colspan="11" class="empty">${cg.esc(e.message)}</td></tr>`;
+  }
+}
+
+function row(c) {
+  const meta = c.metadata || {};
+  const peak = c.peak_anger || 0;
+  return `<tr data-call="${cg.esc(c.call_id)}"><td>${cg.when(c.started_at)}</td>` +
+    `<td><a href="/calls/${encodeURIComponent(c.call_id)}">${cg.esc(c.call_id)}</a></td>` +
+    `<td class="num">${cg.clock(c.duration_s)}</td><td>${cg.esc(meta.agent || meta.agent_id || "")}</td><td>${cg.esc(meta.queue || "")}</td>` +
+    `<td>${cg.esc(cg.customer(meta))}</td><td><span class="bar" style="width:${Math.round(peak * 60)}px"></span>${peak.toFixed(2)}</td>` +
+    `<td>${cg.level(c.max_alert_level)}</td><td>${cg.esc((c.alert_reasons || []).join(", "))}</td>` +
+    `<td class="num">${c.open_alert_count || ""}</td><td>${cg.esc(c.status.toLowerCase())}</td></tr>`;
+}
+
+form.addEventListener("submit", (ev) => { ev.preventDefault(); tokens = [""]; load(); });
+document.getElementById("next").addEventListener("click", (ev) => { tokens.push(ev.target.dataset.token); load(); });
+document.getElementById("prev").addEventListener("click", () => { tokens.pop(); load(); });
+loadFormFromUrl();
+load();

@@ -1,0 +1,121 @@
+// Live board: open alerts pushed over server-sent events; calls in progress polled every second.
+"use strict";
+
+const openAlerts = new Map(); // alert_id -> alert (only OPEN ones are shown)
+const seenIds = new Set();
+let liveCalls = [];
+
+function sparkline(t, values, color, span) {
+  const w = 150, h = 30;
+  if (!t.length) return `<svg width="${w}" height="${h}"></svg>`;
+  const end = t[t.length - 1], start = end - span;
+  const pts = t.map((x, i) => `${(((x - start) / span) * w).toFixed(1)},${(h - values[i] * h).toFixed(1)}`).join(" ");
+  return `<svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><line x1="0" x2="${w}" y1="${h / 2}" y2="${h / 2}" stroke="#ccc" stroke-dasharray="3 3"/>` +
+    `<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${pts}"/></svg>`;
+}
+
+function speakerCell(ch, span) {
+  if (!ch) return `<td class="muted">silent so far</td>`;
+  const a = ch.anger.at(-1) ?? 0, d = ch.disappointment.at(-1) ?? 0;
+  return `<td><span class="spark">${sparkline(ch.t_s, ch.anger, "var(--anger)", span)}<span class="v" title="anger now">${a.toFixed(2)}</span></span>` +
+    `<span class="spark">${sparkline(ch.t_s, ch.disappointment, "var(--dis)", span)}<span class="v" title="disappointment now">${d.toFixed(2)}</span></span></td>`;
+}
+
+function renderCalls(data) {
+  liveCalls = data.calls;
+  const body = document.querySelector("#calls tbody");
+  document.getElementById("call-count").textContent = `(${data.calls.length})`;
+  if (!data.calls.length) {
+    body.innerHTML = `<tr><td colspan="8" class="empty">No calls in progress.</td></tr>`;
+    return;
+  }
+  body.innerHTML = data.calls.map(({ summary: s, channels }) => {
+    const meta = s.metadata || {};
+    const byRole = (role) => channels.find((c) => c.role === role);
+    const open = [...openAlerts.values()].filter((a) => a.call_id === s.call_id);
+    const top = open.reduce((m, a) => (["LOW", "MEDIUM", "HIGH"].indexOf(a.level) > ["LOW", "MEDIUM", "HIGH"].indexOf(m) ? a.level : m), "");
+    return `<tr data-call="${cg.esc(s.call_id)}"><td><a href="/calls/${encodeURIComponent(s.call_id)}">${cg.esc(s.call_id)}</a></td>` +
+      `<td>${cg.esc(meta.agent || meta.agent_id || "")}</td><td>${cg.esc(meta.queue || "")}</td><td>${cg.esc(cg.customer(meta))}</td>` +
+      `<td class="num">${cg.clock(s.duration_s)}</td>${speakerCell(byRole("CUSTOMER"), data.sparkline_s)}${speakerCell(byRole("AGENT"), data.sparkline_s)}` +
+      `<td>${open.length ? cg.level(top) + ` ${open.length} open` : '<span class="muted">none</span>'}</td></tr>`;
+  }).join("");
+}
+
+function alertCard(a) {
+  const reasons = a.reasons.join(", ");
+  const range = `${cg.clock(a.start_s)}–${cg.clock(a.end_s)}`;
+  const excerpt = a.excerpt ? `<div class="evidence">“${cg.esc(a.excerpt)}”</div>` : "";
+  return `<div class="alert ${a.level}${seenIds.has(a.alert_id) ? "" : " new"}" data-alert="${cg.esc(a.alert_id)}">
+    <div class="what">${cg.level(a.level)} ${cg.esc(reasons)} · ${cg.role(a.role)} (ch${a.channel}) ·
+      <a href="/calls/${encodeURIComponent(a.call_id)}?t=${a.start_s}">${cg.esc(a.call_id)}</a> at ${range}
+      <span class="muted">· ${cg.esc(a.agent || "")}${a.queue ? " / " + cg.esc(a.queue) : ""} · ${cg.when(a.updated_at)}</span></div>
+    <div class="evidence">${cg.esc(a.evidence)}</div>${excerpt}
+    <div class="action">Suggested: ${cg.esc(a.action)}</div>
+    <div class="ack"><input class="note" placeholder="note (optional)" maxlength="2000"><button class="ack-btn">Acknowledge</button><span class="err muted"></span></div>
+  </div>`;
+}
+
+function renderAlerts() {
+  const list = [...openAlerts.values()].sort((x, y) => (y.updated_at || "").localeCompare(x.updated_at || ""));
+  const box = document.getElementById("alerts");
+  document.getElementById("alert-count").textContent = `(${list.length})`;
+  // keep notes being typed
+  const notes = new Map([...box.querySelectorAll(".alert")].map((el) => [el.dataset.alert, el.querySelector(".note").value]));
+  box.innerHTML = list.length ? list.map(alertCard).join("") : `<div class="empty">No open alerts.</div>`;
+  for (const el of box.querySelectorAll(".alert")) {
+    el.querySelector(".note").value = notes.get(el.dataset.alert) || "";
+    el.querySelector(".ack-btn").addEventListener("click", () => acknowledge(el));
+  }
+  list.forEach((a) => seenIds.add(a.alert_id));
+}
+
+async function acknowledge(el) {
+  const by = cg.me();
+  const err = el.querySelector(".err");
+  if (!by) {
+    err.textContent = "enter your name at the top first";
+    document.getElementById("me").focus();
+    return;
+  }
+  el.querySelector(".ack-btn").disabled = true;
+  try {
+    const done = await cg.json(`/api/alerts/${encodeURIComponent(el.dataset.alert)}/acknowledge`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ by, note: el.querySelector(".note").value }),
+    });
+    upsert(done);
+  } catch (e) {
+    err.textContent = e.message;
+    el.querySelector(".ack-btn").disabled = false;
+  }
+}
+
+function upsert(a) {
+  const old = openAlerts.get(a.alert_id);
+  if (old && old.version > a.version) return;
+  if (a.status === "OPEN") openAlerts.set(a.alert_id, a);
+  else openAlerts.delete(a.alert_id);
+  renderAlerts();
+  renderCalls({ calls: liveCalls, sparkline_s: 60 });
+}
+
+function connect() {
+  const state = document.getElementById("stream-state");
+  const source = new EventSource("/api/alerts/stream");
+  source.addEventListener("open", () => { state.textContent = "· live"; });
+  source.addEventListener("alert", (ev) => upsert(JSON.parse(ev.data)));
+  source.addEventListener("overflow", () => { source.close(); openAlerts.clear(); setTimeout(connect, 500); });
+  source.addEventListener("error", () => { state.textContent = "· reconnecting…"; });
+}
+
+async function poll() {
+  try {
+    renderCalls(await cg.json("/api/live"));
+  } catch (e) {
+    document.getElementById("call-count").textContent = `(${e.message})`;
+  }
+  setTimeout(poll, 1000);
+}
+
+connect();
+poll();
