@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import swagger_ui_bundle
 from callguard.v1 import callguard_pb2 as pb
 from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from google.protobuf.json_format import MessageToDict
@@ -155,9 +157,22 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
         title="Callguard console API",
         description="The JSON behind the Callguard web console; the same data as the gRPC API (callguard.v1).",
         version="1",
+        docs_url=None,  # served below from the package: FastAPI's default page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.closing = False
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Callguard console API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     @app.exception_handler(CallguardError)
     async def domain_error(request: Request, error: CallguardError) -> JSONResponse:

@@ -1,0 +1,149 @@
+"""The web console end to end in headless Chromium (Debian's, driven by Playwright): a call streamed into the
+running service shows on the live board, its alert arrives without a reload and is acknowledged, the
+flagged-call list filters to it, the detail page plays and seeks, and the CSV export carries the alert.
+Screenshots of the three pages go to tests/artifacts/ (ignored by git)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from callguard.v1 import callguard_pb2 as pb
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from service.client import StreamOptions, requests_for
+from tests.test_escalation import _switch_call
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+CALL_ID = "console-angry-17"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium (make test does it too)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Page:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, errors  # no script errors on any page
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_supervisor_and_qa_flow_in_the_browser(page: Page, server, stub, ravdess) -> None:
+    base = f"http://127.0.0.1:{server.http_port}"
+    call, switch_s = _switch_call(ravdess, "ravdess_17", "angry", agent="ravdess_18")
+    metadata = {"agent": "alice", "queue": "billing", "customer_id": "C-1042"}
+    # Paced at 8x real time, so the call is in progress while the board watches it.
+    options = StreamOptions(call_id=CALL_ID, language="en", metadata=metadata, realtime=True, speed=8.0)
+    events: list[pb.CallEvent] = []
+    streamer = threading.Thread(target=lambda: events.extend(stub.StreamCall(requests_for(call.audio, options))))
+
+    # ---- live board: the call appears, then its alert, without a reload --------------------------------
+    page.goto(base + "/")
+    page.evaluate("window.__sameDocument = true")
+    streamer.start()
+    row = page.locator(f'#calls tr[data-call="{CALL_ID}"]')
+    expect(row).to_be_visible(timeout=20_000)
+    expect(row).to_contain_text("alice")
+    expect(row.locator("svg polyline").first).to_be_attached(timeout=20_000)  # sparklines drawn
+    card = page.locator(".alert", has_text=CALL_ID).filter(has_text="ANGER_SUSTAINED")
+    expect(card).to_be_visible(timeout=60_000)
+    assert page.evaluate("window.__sameDocument") is True  # it arrived over the event stream, not a reload
+    expect(card).to_contain_text("dB vs. baseline")
+    _shot(page, "live")
+    streamer.join(timeout=120)
+    assert not streamer.is_alive() and events and events[-1].WhichOneof("event") == "ended"
+    raised = [e.escalation for e in events if e.WhichOneof("event") == "escalation"]
+    anger_id = next(a.alert_id for a in raised if "ANGER_SUSTAINED" in a.reasons)
+
+    # ---- acknowledge with a note -------------------------------------------------------------------
+    page.fill("#me", "sup-maria")
+    page.locator("#me").dispatch_event("change")
+    card = page.locator(f'.alert[data-alert="{anger_id}"]')
+    card.locator(".note").fill("took over the call")
+    card.locator(".ack-btn").click()
+    expect(card).to_have_count(0, timeout=5_000)
+    stored = stub.GetCall(pb.GetCallRequest(call_id=CALL_ID)).alerts
+    acked = next(a for a in stored if a.alert_id == anger_id)
+    assert acked.status == pb.ACKNOWLEDGED and acked.acknowledged_by == "sup-maria"
+    assert acked.acknowledgement_note == "took over the call"
+
+    # ---- flagged calls: the filters narrow the list to this call --------------------------------------
+    page.goto(base + "/calls")
+    page.fill("input[name=q]", CALL_ID)
+    page.select_option("select[name=min_level]", "HIGH")
+    page.select_option("select[name=reason]", "ANGER_SUSTAINED")
+    page.fill("input[name=agent]", "alice")
+    page.click("button[type=submit]")
+    listed = page.locator(f'#list tr[data-call="{CALL_ID}"]')
+    expect(listed).to_be_visible()
+    expect(page.locator("#list tbody tr")).to_have_count(1)
+    expect(listed).to_contain_text("HIGH")
+    page.select_option("select[name=reason]", "THREAT_PHRASE")  # no threat was said in this call
+    page.click("button[type=submit]")
+    expect(page.locator("#list tbody")).to_contain_text("No calls match")
+    page.select_option("select[name=reason]", "ANGER_SUSTAINED")
+    page.click("button[type=submit]")
+    expect(listed).to_be_visible()
+    _shot(page, "calls")
+
+    # ---- CSV export of the filtered list ---------------------------------------------------------------
+    with page.expect_download() as download:
+        page.click("#csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    mine = [r for r in rows if r["alert_id"] == anger_id]
+    assert len(mine) == 1 and {r["call_id"] for r in rows} == {CALL_ID}
+    assert mine[0]["customer_id"] == "C-1042" and mine[0]["emotion"] == "anger"
+    assert mine[0]["acknowledged_by"] == "sup-maria" and mine[0]["note"] == "took over the call"
+    assert mine[0]["trigger"].startswith("prosody: anger") and mine[0]["suggested_action"]
+
+    # ---- call detail: plays, seeks from the transcript and from alert markers --------------------------
+    listed.locator("a").click()
+    page.wait_for_url(f"**/calls/{CALL_ID}")
+    expect(page.locator(".line").first).to_be_visible()
+    expect(page.locator("#analysis tbody")).to_contain_text("sup-maria")
+    page.click("#play")
+    page.wait_for_function("document.getElementById('audio').currentTime > 0.5", timeout=10_000)
+    page.click("#play")  # pause
+    line = page.locator(".line").nth(6)
+    start = float(line.get_attribute("data-start"))
+    line.click()
+    now = page.evaluate("document.getElementById('audio').currentTime")
+    assert start - 0.05 <= now <= start + 1.0, (start, now)
+    page.click("#play")
+    marker = page.locator("#lane-alerts .marker").first
+    marker.click()
+    t_marker = float(marker.get_attribute("data-t"))
+    now = page.evaluate("document.getElementById('audio').currentTime")
+    assert switch_s - 1.0 <= t_marker and t_marker - 0.05 <= now <= t_marker + 1.0, (t_marker, now)
+    page.click("button[data-solo='0']")  # customer only: playback goes on through Web Audio
+    page.wait_for_function(f"document.getElementById('audio').currentTime > {now + 0.3}", timeout=10_000)
+    page.click("#play")
+    expect(page.locator("#emotion-chart canvas")).to_be_visible()
+    _shot(page, "call")
