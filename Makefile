@@ -55,6 +55,7 @@ bench: install
 	$(PY) -m bench.prosody
 	$(PY) -m bench.stream_load
 	$(PY) -m bench.escalation
+	$(PY) -m bench.console
 
 # Retrain the emotion model from ../shared/data (minutes) and evaluate it on both corpora.
 train: install

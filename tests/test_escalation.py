@@ -122,9 +122,11 @@ def test_phrases_match_across_scripts_case_and_punctuation() -> None:
     d = EscalationDetector("c", parse_policy(POLICY))
     (alert,) = d.on_transcript(0, Role.CUSTOMER, 3.0, 5.0, "我要投訴你們領導！")  # traditional characters
     assert alert.reason == "THREAT_PHRASE" and alert.level is Level.HIGH and alert.excerpt == "我要投訴你們領導！"
+    assert alert.matched_phrase in normalise(alert.excerpt) and alert.matched_phrase in alert.evidence
     assert d.on_transcript(0, Role.CUSTOMER, 6.0, 7.0, "我 要 投诉 你们 领导") == []  # open already: no spam
     d2 = EscalationDetector("c", parse_policy(POLICY))
-    assert d2.on_transcript(0, Role.CUSTOMER, 0, 2, "I'll COMPLAIN to your manager!!")
+    (english,) = d2.on_transcript(0, Role.CUSTOMER, 0, 2, "I'll COMPLAIN to your manager!!")
+    assert english.matched_phrase == "complain to your manager"
     assert normalise("Ｉ'll  complain, to your MANAGER.") == "i'll complain to your manager"
     assert not contains_phrase(normalise("complain to your managers"), "complain to your manager")
 

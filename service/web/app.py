@@ -279,16 +279,19 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
         return as_json(queries.list_calls(f.request(page_size, page_token)))
 
     @app.get("/api/calls/{call_id}", summary="A stored call: summary, transcript, alerts (emotions optional)")
-    def get_call(call_id: str, emotions: bool = True) -> dict[str, Any]:
-        return as_json(queries.get_call(call_id, with_emotions=emotions))
+    def get_call(call_id: str, emotions: bool = True) -> JSONResponse:
+        return JSONResponse(as_json(queries.get_call(call_id, with_emotions=emotions)))
 
     @app.get("/api/calls/{call_id}/timeline", summary="Emotion and prosody per speaker, downsampled")
-    def get_timeline(call_id: str, max_points: int = DEFAULT_POINTS) -> dict[str, Any]:
+    def get_timeline(call_id: str, max_points: int = DEFAULT_POINTS) -> JSONResponse:
         if not 10 <= max_points <= MAX_POINTS:
             raise InvalidInput(f"max_points must be 10-{MAX_POINTS}")
         summary = queries.summary(call_id)
         tracks = timeline(list(queries.emotions(call_id)), max_points)
-        return {"call_id": call_id, "duration_s": summary.duration_s, "tracks": [t.__dict__ for t in tracks]}
+        # Plain lists of numbers: JSONResponse skips FastAPI's per-item encoder (slow on long calls).
+        return JSONResponse(
+            {"call_id": call_id, "duration_s": summary.duration_s, "tracks": [t.__dict__ for t in tracks]}
+        )
 
     @app.get("/api/calls/{call_id}/analysis", summary="The emotion analysis table of a call (one row per alert)")
     def get_analysis(call_id: str) -> dict[str, Any]:

@@ -44,19 +44,19 @@ def _track(channel: int, rows: list[pb.EmotionUpdate], max_points: int) -> Track
     }
     track = Track(channel, pb.Role.Name(rows[0].role))
     if len(rows) > max_points:
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+        cols = {name: values[order] for name, values in cols.items()}
         edges = np.linspace(t[0], t[-1], max_points + 1)
         bucket = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, max_points - 1)
-        used = np.unique(bucket)
-        pick = {name: [] for name in cols}
-        times = []
-        for b in used:
-            rows_in = bucket == b
-            times.append(float(t[rows_in].mean()))
-            for name, values in cols.items():
-                agg = values[rows_in].max() if name in ("anger", "disappointment") else values[rows_in].mean()
-                pick[name].append(float(agg))
-        t = np.array(times)
-        cols = {name: np.array(v) for name, v in pick.items()}
+        _, starts, counts = np.unique(bucket, return_index=True, return_counts=True)  # buckets are contiguous
+        t = np.add.reduceat(t, starts) / counts
+        cols = {
+            name: np.maximum.reduceat(v, starts)
+            if name in ("anger", "disappointment")
+            else np.add.reduceat(v, starts) / counts
+            for name, v in cols.items()
+        }
     track.t_s = [round(float(x), 2) for x in t]
     for name, values in cols.items():
         setattr(track, name, [round(float(x), 3) for x in values])
