@@ -32,7 +32,16 @@ const cg = {
   me() {
     return (localStorage.getItem("callguard.me") || "").trim();
   },
+  header() {
+    // The same navigation on every page; the page says which one it is in data-page.
+    const top = document.querySelector("header.top");
+    if (!top) return;
+    const on = (page) => (top.dataset.page === page ? ' class="on"' : "");
+    top.innerHTML = `<b>Callguard</b><a href="/"${on("live")}>Live board</a><a href="/calls"${on("calls")}>Flagged calls</a>` +
+      `<a href="/docs">API</a><label class="me">Acknowledge as <input id="me" placeholder="your name"></label>`;
+  },
   bindMe() {
+    cg.header();
     const input = document.getElementById("me");
     if (!input) return;
     input.value = cg.me();
