@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from callguard.v1 import callguard_pb2 as pb
@@ -29,9 +30,61 @@ class StreamOptions:
     interim_results: bool = False
 
 
-def connect(server: str) -> pb_grpc.CallMonitorStub:
-    channel = grpc.insecure_channel(server)
-    return pb_grpc.CallMonitorStub(channel)
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the service: its address, an API token, and TLS files (all optional)."""
+
+    server: str
+    token: str = ""
+    tls_ca_file: str = ""  # the server's CA (TLS); with tls_cert_file/tls_key_file: mTLS
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
+
+class _BearerToken(grpc.AuthMetadataPlugin):
+    def __init__(self, token: str) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    def __call__(self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback) -> None:
+        callback(self._metadata, None)
+
+
+class _TokenInterceptor(
+    grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor, grpc.StreamStreamClientInterceptor
+):
+    """Adds the token to every call on a plaintext channel (gRPC only attaches call credentials over TLS)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = [*(details.metadata or ()), ("authorization", f"Bearer {self._token}")]
+        return details._replace(metadata=metadata)  # type: ignore[attr-defined]
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), request)
+
+    def intercept_stream_stream(self, continuation, details, requests):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), requests)
+
+
+def open_channel(conn: Connection) -> grpc.Channel:
+    if conn.tls_ca_file or conn.tls_cert_file:
+        read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+        creds = grpc.ssl_channel_credentials(read(conn.tls_ca_file), read(conn.tls_key_file), read(conn.tls_cert_file))
+        if conn.token:
+            creds = grpc.composite_channel_credentials(creds, grpc.metadata_call_credentials(_BearerToken(conn.token)))
+        return grpc.secure_channel(conn.server, creds)
+    channel = grpc.insecure_channel(conn.server)
+    return grpc.intercept_channel(channel, _TokenInterceptor(conn.token)) if conn.token else channel
+
+
+def connect(server: str | Connection) -> pb_grpc.CallMonitorStub:
+    conn = server if isinstance(server, Connection) else Connection(server)
+    return pb_grpc.CallMonitorStub(open_channel(conn))
 
 
 def config_for(audio: WavAudio, options: StreamOptions) -> pb.CallConfig:

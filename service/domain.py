@@ -133,3 +133,15 @@ class CallQuery:
     unacknowledged_only: bool = False  # only calls with an alert still open
     text: str = ""  # in the call id, a metadata value or the transcript (case-insensitive substring)
     order: CallOrder = CallOrder.NEWEST
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who read, played, exported or acknowledged what, and when."""
+
+    at: float  # unix seconds
+    who: str
+    role: str
+    action: str  # read / listen / export / acknowledge
+    call_id: str
+    detail: str = ""

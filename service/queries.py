@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 from callguard.v1 import callguard_pb2 as pb
 
 from service import convert
+from service.auth import OPEN_ACCESS, Principal
+from service.domain import AuditEntry
 from service.errors import InvalidInput
 from service.session import SessionDeps
 
@@ -66,15 +69,22 @@ class Queries:
     def summary(self, call_id: str) -> pb.CallSummary:
         return convert.summary_pb(self._deps.store.get_call(call_id))
 
-    def acknowledge(self, alert_id: str, by: str, note: str) -> pb.Alert:
+    def acknowledge(self, alert_id: str, by: str, note: str, *, who: Principal = OPEN_ACCESS) -> pb.Alert:
         if not alert_id:
             raise InvalidInput("alert_id is required")
-        by = by.strip()
+        by = by.strip() or (who.name if who is not OPEN_ACCESS else "")
         if not by or len(by) > MAX_ACK_BY or len(note) > MAX_ACK_NOTE:
             raise InvalidInput(
                 f"say who acknowledges in `by` (1-{MAX_ACK_BY} characters); `note` is at most {MAX_ACK_NOTE} characters"
             )
-        return convert.alert_pb(self._deps.alerts.acknowledge(alert_id, by, note))
+        alert = self._deps.alerts.acknowledge(alert_id, by, note)
+        self.audit(who, "acknowledge", alert.call_id, f"alert {alert_id} as {by!r}")
+        return convert.alert_pb(alert)
+
+    def audit(self, who: Principal, action: str, call_id: str, detail: str = "") -> None:
+        """Record who read, played, exported or acknowledged what (kept after the call is purged)."""
+        who_text = f"{who.name} ({who.token_id})" if who.token_id else who.name
+        self._deps.store.add_audit(AuditEntry(time.time(), who_text, who.role.value, action, call_id, detail))
 
     def emotions(self, call_id: str, *, since_s: float | None = None) -> list[pb.EmotionUpdate]:
         store = self._deps.store

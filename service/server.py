@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import threading
@@ -27,6 +28,7 @@ from service.calls import CallManager
 from service.errors import ConfigError, ModelError
 from service.escalation.bus import AlertHub, InProcessBus
 from service.escalation.policy import DEFAULT_POLICY_FILE, PolicyError, PolicySource
+from service.retention import RetentionScheduler
 from service.servicer import CallMonitorServicer
 from service.session import SessionDeps
 from service.settings import Settings
@@ -87,6 +89,7 @@ class RunningServer:
     health: health.HealthServicer
     owns_deps: bool = True
     http: HttpServer | None = None
+    retention: RetentionScheduler | None = None
 
     @property
     def http_port(self) -> int | None:
@@ -96,6 +99,8 @@ class RunningServer:
         """Stop taking calls, end streams, let sessions store what they received, release resources."""
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.retention:
+            self.retention.stop()
         if self.http:
             self.http.stop()
         self.server.stop(grace_s).wait()
@@ -105,8 +110,50 @@ class RunningServer:
             self.manager.deps.store.close()
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve an open API beyond this machine; warn loudly when it is open on loopback."""
+    if settings.require_auth:
+        return
+    if not is_loopback(settings.host) and not settings.allow_open_network:
+        raise ConfigError(
+            f"refusing to serve {settings.host} without authentication: anyone on the network could read calls. "
+            "Use --require-auth (create tokens with `callguard token create --role ROLE`), or bind 127.0.0.1, or "
+            "pass --allow-open-network if something in front of Callguard authenticates"
+        )
+    log.warning(
+        "*** AUTHENTICATION IS OFF: anyone who can reach %s (gRPC %d, HTTP %d) has admin access to every call. "
+        "Fine for a laptop; in production use --require-auth. ***",
+        settings.host,
+        settings.port,
+        settings.http_port,
+    )
+
+
+def _grpc_port(server: grpc.Server, settings: Settings) -> int:
+    address = f"{settings.host}:{settings.port}"
+    if not settings.tls_cert_file:
+        return server.add_insecure_port(address)
+    ca = Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+    creds = grpc.ssl_server_credentials(
+        [(Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())],
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
+    return server.add_secure_port(address, creds)
+
+
 def create_server(settings: Settings, deps: SessionDeps | None = None) -> RunningServer:
     """Start serving. Resources passed in as `deps` stay open after stop(); ones built here are closed."""
+    check_exposure(settings)
     owns_deps = deps is None
     deps = deps or build_deps(settings)
     manager = CallManager(deps)
@@ -121,16 +168,20 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = _grpc_port(server, settings)
     if port == 0:
         raise OSError(f"could not bind {settings.host}:{settings.port}: is another server using it?")
     http = HttpServer(deps, settings.host, settings.http_port) if settings.http_port >= 0 else None
     server.start()
     if http:
         http.start()
+    retention = None
+    if settings.retention_days > 0:
+        retention = RetentionScheduler(deps.store, deps.audio, days=settings.retention_days, interval_s=3600)
+        retention.start()
     for name in ("", SERVICE_NAME):  # models are loaded and warmed up by now
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, manager, health_servicer, owns_deps, http)
+    return RunningServer(server, port, manager, health_servicer, owns_deps, http, retention)
 
 
 def serve(settings: Settings) -> None:

@@ -11,8 +11,9 @@ import grpc
 from callguard.v1 import callguard_pb2 as pb
 from callguard.v1 import callguard_pb2_grpc as pb_grpc
 
-from service import convert
+from service import convert, metrics
 from service import events as ev
+from service.auth import Authenticator, Permission, PermissionDenied, Principal, Unauthenticated
 from service.calls import CallManager, new_call_id
 from service.domain import CallStatus
 from service.errors import (
@@ -44,6 +45,8 @@ STATUS_BY_ERROR: list[tuple[type[CallguardError], grpc.StatusCode]] = [
     (ServerFault, grpc.StatusCode.INTERNAL),
     (AlertNotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyAcknowledged, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
 ]
 DEFAULT_CHUNK_BYTES = 64 * 1024
 MAX_CHUNK_BYTES = 1024 * 1024
@@ -58,6 +61,7 @@ def status_for(error: CallguardError) -> grpc.StatusCode:
 
 
 def abort(context: grpc.ServicerContext, error: CallguardError) -> None:
+    metrics.ERRORS.labels("grpc", status_for(error).name).inc()
     if isinstance(error, Overloaded):
         context.set_trailing_metadata((("retry-after-s", f"{error.retry_after_s:g}"),))
     context.abort(status_for(error), str(error))
@@ -74,6 +78,7 @@ def _grpc_errors(method: Callable) -> Callable:
             abort(context, error)
         except Exception:
             log.exception("%s failed", method.__name__)
+            metrics.ERRORS.labels("grpc", "INTERNAL").inc()
             context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
 
     return wrapper
@@ -84,10 +89,17 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
         self._manager = manager
         self._deps = manager.deps
         self._queries = Queries(manager.deps)
+        self._auth = Authenticator(manager.deps.store, required=manager.deps.settings.require_auth)
+
+    def _allow(self, context: grpc.ServicerContext, permission: Permission) -> Principal:
+        """Every RPC starts here: the caller's token must grant `permission` (raises otherwise)."""
+        metadata = dict(context.invocation_metadata())
+        return self._auth.check(metadata.get("authorization"), permission)
 
     # ---- StreamCall ----------------------------------------------------------------------------------
     def StreamCall(self, request_iterator: Iterator[pb.StreamCallRequest], context: grpc.ServicerContext):
         try:
+            self._allow(context, Permission.STREAM)
             session = self._open(request_iterator)
         except CallguardError as error:
             abort(context, error)
@@ -162,15 +174,20 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
     # ---- QA --------------------------------------------------------------------------------------------
     @_grpc_errors
     def ListCalls(self, request: pb.ListCallsRequest, context: grpc.ServicerContext) -> pb.ListCallsResponse:
+        self._allow(context, Permission.LIST_CALLS)
         return self._queries.list_calls(request)
 
     @_grpc_errors
     def GetCall(self, request: pb.GetCallRequest, context: grpc.ServicerContext) -> pb.Call:
-        return self._queries.get_call(request.call_id)
+        who = self._allow(context, Permission.READ_CALL)
+        call = self._queries.get_call(request.call_id)
+        self._queries.audit(who, "read", request.call_id, "gRPC GetCall")
+        return call
 
     # ---- supervisors ---------------------------------------------------------------------------------
     def SubscribeAlerts(self, request: pb.SubscribeAlertsRequest, context: grpc.ServicerContext):
         try:
+            self._allow(context, Permission.ALERTS)
             alert_filter = convert.alert_filter(request)
         except CallguardError as error:
             abort(context, error)
@@ -198,16 +215,19 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
 
     @_grpc_errors
     def AcknowledgeAlert(self, request: pb.AcknowledgeAlertRequest, context: grpc.ServicerContext) -> pb.Alert:
-        return self._queries.acknowledge(request.alert_id, request.by, request.note)
+        who = self._allow(context, Permission.ACKNOWLEDGE)
+        return self._queries.acknowledge(request.alert_id, request.by, request.note, who=who)
 
     @_grpc_errors
     def GetCallAudio(self, request: pb.GetCallAudioRequest, context: grpc.ServicerContext):
+        who = self._allow(context, Permission.LISTEN)
         chunk = request.chunk_bytes or DEFAULT_CHUNK_BYTES
         if not 1 <= chunk <= MAX_CHUNK_BYTES:
             raise InvalidInput(f"chunk_bytes {request.chunk_bytes} is outside 1-{MAX_CHUNK_BYTES}")
         record = self._deps.store.get_call(request.call_id)
         total = self._deps.audio.size(request.call_id)
         chunks = self._deps.audio.read(request.call_id, chunk_bytes=chunk, limit=total) if total else iter(())
+        self._queries.audit(who, "listen", request.call_id, "gRPC GetCallAudio")
         return self._audio_chunks(convert.audio_format_pb(record, total), chunks)
 
     @staticmethod

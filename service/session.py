@@ -26,6 +26,7 @@ import numpy as np
 
 from features.model import EmotionModel
 from service import events as ev
+from service import logs, metrics
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.domain import CallRecord, CallSpec, CallStatus, Role
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
@@ -164,6 +165,7 @@ class CallSession:
         )
         self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)
         self._thread.start()
+        metrics.CALLS_ACTIVE.inc()
         self._emit(ev.Accepted(spec.call_id, spec.languages))
 
     # ---- reader side -------------------------------------------------------------------------------
@@ -175,6 +177,7 @@ class CallSession:
         """Store one audio frame and queue it for analysis. Raises InvalidInput for a malformed frame."""
         self._fmt.check_frame(data, max_frame_s=self._settings.max_frame_s)
         self._writer.write(data)
+        metrics.AUDIO_SECONDS.inc(len(data) / self._fmt.bytes_per_second)
         start = self._frames_in
         self._frames_in += len(data) // self._fmt.frame_bytes
         # If analysis is behind, it sees the gap in frame numbers, resyncs and reports it; storage is done.
@@ -220,6 +223,7 @@ class CallSession:
 
     # ---- analysis thread ---------------------------------------------------------------------------
     def _analyse(self) -> None:
+        logs.CALL_ID.set(self.spec.call_id)
         status, reason = CallStatus.INCOMPLETE, "analysis failed"
         try:
             status, reason = self._analysis_loop()
@@ -249,6 +253,7 @@ class CallSession:
                 if start > expected:
                     self._skip(expected, start)
                 expected = start + self._process(data)
+            metrics.ANALYSIS_LAG.observe(max(0.0, self.call_time_s - expected / self._fmt.sample_rate_hz))
 
     def _process(self, data: bytes) -> int:
         samples = self._fmt.decode(data)
@@ -268,6 +273,8 @@ class CallSession:
         rate = self._fmt.sample_rate_hz
         start_s, end_s = from_frame / rate, to_frame / rate
         log.warning("call %s: analysis fell behind, skipped %.2f s of audio", self.spec.call_id, end_s - start_s)
+        metrics.SHED.labels("analysis").inc()
+        metrics.SHED_SECONDS.labels("analysis").inc(end_s - start_s)
         for ch in self._channels:
             for utt in ch.skip(to_frame - from_frame):
                 self._submit(ch, utt)
@@ -284,6 +291,7 @@ class CallSession:
     def _escalate(self, alerts: list[Alert]) -> None:
         """Store and publish first (supervisors and QA), then tell this call's own client."""
         for alert in alerts:
+            metrics.ALERTS.labels(alert.level.name, alert.reason).inc()
             try:
                 self._deps.alerts.publish(alert)
             except Exception:  # the store failed: the client still hears it; the log says what was lost
@@ -301,6 +309,8 @@ class CallSession:
             self._pending -= 1
             self._pending_cond.notify_all()
         self._shed += 1
+        metrics.SHED.labels("transcription").inc()
+        metrics.SHED_SECONDS.labels("transcription").inc(utt.end_s - utt.start_s)
         log.warning(
             "call %s channel %d: transcription is behind, utterance %.2f-%.2f s not transcribed (shed total %d)",
             self.spec.call_id,
@@ -320,6 +330,7 @@ class CallSession:
         )
 
     def _transcribe(self, ch: _Channel, utt: Utterance) -> None:
+        logs.CALL_ID.set(self.spec.call_id)
         try:
             guess, segments = self._deps.transcriber.transcribe(
                 utt.audio,
@@ -338,6 +349,7 @@ class CallSession:
             for seg in segments:
                 self._deps.store.add_segment(self.spec.call_id, ch.index, seg)
                 self._segments_sent += 1
+                metrics.TRANSCRIPT_LAG.observe(max(0.0, self.call_time_s - seg.end_s))
                 self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
                 self._escalate(self._detector.on_transcript(ch.index, ch.role, seg.start_s, seg.end_s, seg.text))
         finally:
@@ -397,6 +409,8 @@ class CallSession:
         )
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
         self._deps.alerts.forget_call(self.spec.call_id)
+        metrics.CALLS_ACTIVE.dec()
+        metrics.CALLS_ENDED.labels(status.value).inc()
         self._emit(ev.Ended(status, self._fmt.duration_s(stored), self._segments_sent, self._shed))
         self._ended.set()
         self._on_done(self)

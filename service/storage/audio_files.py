@@ -30,6 +30,9 @@ class AudioStore(Protocol):
         """Stored bytes from `offset`, at most `limit` of them (None: to the end), in chunks."""
 
     def sizes(self) -> dict[str, int]: ...
+    def delete(self, call_id: str) -> None: ...
+    def modified_before(self, before: float) -> list[str]:
+        """Call ids whose audio was last written before `before` (unix seconds)."""
 
 
 class _FileWriter:
@@ -87,3 +90,9 @@ class FileAudioStore:
 
     def sizes(self) -> dict[str, int]:
         return {p.stem: p.stat().st_size for p in self._root.glob("*.raw")}
+
+    def delete(self, call_id: str) -> None:
+        self._path(call_id).unlink(missing_ok=True)
+
+    def modified_before(self, before: float) -> list[str]:
+        return [p.stem for p in self._root.glob("*.raw") if p.stat().st_mtime < before]

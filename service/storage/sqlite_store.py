@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from service.audio.formats import AudioFormat, Encoding
-from service.domain import CallOrder, CallQuery, CallRecord, CallStatus, Role
+from service.auth import AccessRole, TokenRecord
+from service.domain import AuditEntry, CallOrder, CallQuery, CallRecord, CallStatus, Role
 from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound
 from service.escalation.alerts import Alert, alert_from_json, alert_to_json
@@ -84,6 +85,27 @@ MIGRATIONS: list[str] = [
                                         WHERE e.call_id = calls.call_id), 0);
     CREATE INDEX calls_by_peak_anger ON calls (peak_anger DESC, call_id DESC);
     CREATE INDEX alerts_by_reason ON alerts (reason, call_id);
+    """,
+    """
+    CREATE TABLE tokens (
+        token_id      TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL,        -- ingest / supervisor / qa / admin
+        secret_sha256 TEXT NOT NULL,        -- the token itself is never stored
+        created_at    REAL NOT NULL,
+        revoked_at    REAL
+    );
+    CREATE TABLE audit (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at        REAL NOT NULL,
+        who       TEXT NOT NULL,            -- token name (and id)
+        role      TEXT NOT NULL,
+        action    TEXT NOT NULL,            -- e.g. read, listen, export, acknowledge
+        call_id   TEXT NOT NULL,            -- kept after the call is purged: the log outlives the data
+        detail    TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_call ON audit (call_id, at);
+    CREATE INDEX audit_by_time ON audit (at)
     """,
 ]
 
@@ -334,6 +356,62 @@ class SqliteCallStore:
                 )
         return ids
 
+    # ---- access tokens ----------------------------------------------------------------------------------
+    def add_token(self, record: TokenRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO tokens (token_id, name, role, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+                (record.token_id, record.name, record.role.value, record.secret_sha256, record.created_at),
+            )
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
+        return None if row is None else _token(row)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM tokens ORDER BY created_at").fetchall()
+        return [_token(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL", (time.time(), token_id)
+            )
+        return cur.rowcount == 1
+
+    # ---- audit log ----------------------------------------------------------------------------------------
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO audit (at, who, role, action, call_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.at, entry.who, entry.role, entry.action, entry.call_id, entry.detail),
+            )
+
+    def list_audit(self, *, call_id: str = "", limit: int = 1000) -> list[AuditEntry]:
+        sql, args = "SELECT * FROM audit", []
+        if call_id:
+            sql += " WHERE call_id = ?"
+            args.append(call_id)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY at DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [AuditEntry(r["at"], r["who"], r["role"], r["action"], r["call_id"], r["detail"]) for r in rows]
+
+    # ---- retention ----------------------------------------------------------------------------------------
+    def calls_started_before(self, before: float) -> list[str]:
+        """Finished calls (not ACTIVE) that started before `before`: candidates for purging."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT call_id FROM calls WHERE started_at < ? AND status != 'ACTIVE' ORDER BY started_at", (before,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def delete_call(self, call_id: str) -> None:
+        """The call and everything stored with it (segments, emotions, alerts cascade)."""
+        with self._lock:
+            self._db.execute("DELETE FROM calls WHERE call_id = ? AND status != 'ACTIVE'", (call_id,))
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -359,6 +437,17 @@ def _record(row: sqlite3.Row) -> CallRecord:
         alert_count=row["alert_count"],
         open_alert_count=row["open_alert_count"],
         alert_reasons=tuple(sorted(row["alert_reasons"].split(","))) if row["alert_reasons"] else (),
+    )
+
+
+def _token(row: sqlite3.Row) -> TokenRecord:
+    return TokenRecord(
+        row["token_id"],
+        row["name"],
+        AccessRole(row["role"]),
+        row["secret_sha256"],
+        row["created_at"],
+        row["revoked_at"],
     )
 
 

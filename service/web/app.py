@@ -23,7 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from service import convert
+from service import convert, metrics
+from service.auth import OPEN_ACCESS, Authenticator, Permission, PermissionDenied, Principal, Unauthenticated
 from service.domain import CallStatus
 from service.errors import CallExists, CallguardError, CallNotFound, InvalidInput, Overloaded, ShuttingDown
 from service.escalation.alerts import AlertFilter
@@ -38,6 +39,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 SPARKLINE_S = 60.0  # call time shown in the live board's sparklines
 SSE_POLL_S = 0.1  # how often an alert stream looks for new alerts (the latency a supervisor sees)
 SSE_KEEPALIVE_S = 15.0
+SESSION_COOKIE = "callguard_token"
 CSV_MAX_CALLS = 10000
 
 # The one place domain errors become HTTP statuses (the gRPC mapping is in service/servicer.py).
@@ -48,6 +50,8 @@ HTTP_STATUS: list[tuple[type[CallguardError], int]] = [
     (AlertNotFound, 404),
     (CallExists, 409),
     (AlreadyAcknowledged, 409),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
     (Overloaded, 503),
     (ShuttingDown, 503),
 ]
@@ -118,6 +122,19 @@ def list_request(
     return req
 
 
+def needs(permission: Permission) -> Any:
+    """Route dependency: the caller's token (Authorization header, or the console's session cookie) must grant
+    `permission`. Module level, so FastAPI can resolve it from the (string) annotations."""
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization")
+        if not header and request.cookies.get(SESSION_COOKIE):
+            header = f"Bearer {request.cookies[SESSION_COOKIE]}"
+        return request.app.state.auth.check(header, permission)
+
+    return Depends(principal)
+
+
 class CallFilter:
     """The flagged-calls filter as query parameters (shared by the list and the CSV export)."""
 
@@ -151,8 +168,10 @@ class CallFilter:
         return list_request(page_size=page_size, page_token=page_token, **self.kwargs)
 
 
-def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAPI:
-    """`audio_view(call_id) -> WavView` opens a call's stored audio."""
+def create_app(
+    queries: Queries, alerts: AlertHub, auth: Authenticator, *, audio_view: Any, secure: bool = False
+) -> FastAPI:
+    """`audio_view(call_id) -> WavView` opens a call's stored audio; `secure`: served over TLS (cookie flag)."""
     app = FastAPI(
         title="Callguard console API",
         description="The JSON behind the Callguard web console; the same data as the gRPC API (callguard.v1).",
@@ -161,6 +180,7 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
         redoc_url=None,
     )
     app.state.closing = False
+    app.state.auth = auth
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -177,12 +197,20 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
     @app.exception_handler(CallguardError)
     async def domain_error(request: Request, error: CallguardError) -> JSONResponse:
         status = next((code for kind, code in HTTP_STATUS if isinstance(error, kind)), 500)
+        metrics.ERRORS.labels("http", str(status)).inc()
         headers = {}
         if isinstance(error, RangeNotSatisfiable):
             headers["Content-Range"] = f"bytes */{error.total}"
         if isinstance(error, Overloaded):
             headers["Retry-After"] = f"{error.retry_after_s:g}"
+        if isinstance(error, Unauthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
+
+    @app.get("/metrics", summary="Prometheus metrics (callguard_*); admin token when auth is on")
+    def prometheus(who: Annotated[Principal, needs(Permission.METRICS)]) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     # ---- pages ------------------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -201,9 +229,37 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
     def call_page(call_id: str) -> FileResponse:
         return FileResponse(STATIC / "call.html")
 
+    # ---- console sign-in: the token goes into an HttpOnly cookie (pages and EventSource cannot set headers)
+    @app.post("/api/session", summary="Sign the console in with a token (sets an HttpOnly session cookie)")
+    def sign_in(token: Annotated[str, Body(embed=True)]) -> JSONResponse:
+        who = auth.authenticate(f"Bearer {token.strip()}")
+        response = JSONResponse({"name": who.name, "role": who.role.value})
+        response.set_cookie(SESSION_COOKIE, token.strip(), httponly=True, samesite="strict", secure=secure)
+        return response
+
+    @app.get("/api/session", summary="Who the console is signed in as, and whether the server requires it")
+    def session(request: Request) -> dict[str, Any]:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        try:
+            who = auth.authenticate(f"Bearer {cookie}" if cookie else request.headers.get("authorization"))
+        except Unauthenticated:
+            return {"signed_in": False, "auth_required": auth.required}
+        return {
+            "signed_in": who is not OPEN_ACCESS,
+            "name": who.name,
+            "role": who.role.value,
+            "auth_required": auth.required,
+        }
+
+    @app.delete("/api/session", summary="Sign the console out")
+    def sign_out() -> JSONResponse:
+        response = JSONResponse({"signed_in": False})
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
     # ---- live board -------------------------------------------------------------------------------------
     @app.get("/api/live", summary="Calls in progress, each speaker's recent anger and disappointment")
-    def live() -> dict[str, Any]:
+    def live(who: Annotated[Principal, needs(Permission.LIVE)]) -> dict[str, Any]:
         active = queries.list_calls(pb.ListCallsRequest(status=pb.ACTIVE, page_size=MAX_PAGE_SIZE))
         calls = []
         for summary in active.calls:
@@ -223,13 +279,20 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
 
     # ---- alerts -----------------------------------------------------------------------------------------
     @app.get("/api/alerts", summary="Stored alerts, newest first")
-    def list_alerts(open_only: bool = False, call_id: str = "") -> dict[str, Any]:
+    def list_alerts(
+        who: Annotated[Principal, needs(Permission.ALERTS)], open_only: bool = False, call_id: str = ""
+    ) -> dict[str, Any]:
         found = queries.alerts(call_id=call_id, open_only=open_only)
         return {"alerts": [as_json(a) for a in reversed(found)]}
 
     @app.get("/api/alerts/stream", summary="Server-sent events: open alerts first, then every new or changed alert")
     async def alert_stream(
-        request: Request, call_id: str = "", queue: str = "", agent: str = "", min_level: str = ""
+        who: Annotated[Principal, needs(Permission.ALERTS)],
+        request: Request,
+        call_id: str = "",
+        queue: str = "",
+        agent: str = "",
+        min_level: str = "",
     ) -> StreamingResponse:
         alert_filter = AlertFilter(
             call_id=call_id, queue=queue, agent=agent, min_level=Level(_level(min_level, "min_level") or Level.LOW)
@@ -266,12 +329,18 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
     @app.post("/api/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (who, optional note)")
-    def acknowledge(alert_id: str, by: Annotated[str, Body()], note: Annotated[str, Body()] = "") -> dict[str, Any]:
-        return as_json(queries.acknowledge(alert_id, by, note))
+    def acknowledge(
+        who: Annotated[Principal, needs(Permission.ACKNOWLEDGE)],
+        alert_id: str,
+        by: Annotated[str, Body()] = "",
+        note: Annotated[str, Body()] = "",
+    ) -> dict[str, Any]:
+        return as_json(queries.acknowledge(alert_id, by, note, who=who))
 
     # ---- calls (QA) -------------------------------------------------------------------------------------
     @app.get("/api/calls", summary="Stored calls matching a filter, one page")
     def list_calls(
+        who: Annotated[Principal, needs(Permission.LIST_CALLS)],
         f: Annotated[CallFilter, Depends()],
         page_size: int = 25,
         page_token: str = "",
@@ -279,11 +348,17 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
         return as_json(queries.list_calls(f.request(page_size, page_token)))
 
     @app.get("/api/calls/{call_id}", summary="A stored call: summary, transcript, alerts (emotions optional)")
-    def get_call(call_id: str, emotions: bool = True) -> JSONResponse:
-        return JSONResponse(as_json(queries.get_call(call_id, with_emotions=emotions)))
+    def get_call(
+        who: Annotated[Principal, needs(Permission.READ_CALL)], call_id: str, emotions: bool = True
+    ) -> JSONResponse:
+        call = as_json(queries.get_call(call_id, with_emotions=emotions))
+        queries.audit(who, "read", call_id, "console")
+        return JSONResponse(call)
 
     @app.get("/api/calls/{call_id}/timeline", summary="Emotion and prosody per speaker, downsampled")
-    def get_timeline(call_id: str, max_points: int = DEFAULT_POINTS) -> JSONResponse:
+    def get_timeline(
+        who: Annotated[Principal, needs(Permission.READ_CALL)], call_id: str, max_points: int = DEFAULT_POINTS
+    ) -> JSONResponse:
         if not 10 <= max_points <= MAX_POINTS:
             raise InvalidInput(f"max_points must be 10-{MAX_POINTS}")
         summary = queries.summary(call_id)
@@ -294,24 +369,27 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
         )
 
     @app.get("/api/calls/{call_id}/analysis", summary="The emotion analysis table of a call (one row per alert)")
-    def get_analysis(call_id: str) -> dict[str, Any]:
+    def get_analysis(who: Annotated[Principal, needs(Permission.READ_CALL)], call_id: str) -> dict[str, Any]:
         summary = queries.summary(call_id)
         return {"columns": analysis.COLUMNS, "rows": analysis.rows(summary, queries.alerts(call_id=call_id))}
 
     @app.get("/api/analysis.csv", summary="The emotion analysis table of every call matching a filter, as CSV")
     def export_csv(
+        who: Annotated[Principal, needs(Permission.EXPORT)],
         f: Annotated[CallFilter, Depends()],
         call_id: Annotated[str, Query(description="just this call (the other filters are then ignored)")] = "",
     ) -> StreamingResponse:
         def lines() -> Iterator[str]:
             yield analysis.csv_text([], header=True)
             if call_id:
+                queries.audit(who, "export", call_id, "console CSV")
                 yield analysis.csv_text(analysis.rows(one_call, queries.alerts(call_id=call_id)), header=False)
                 return
             token, seen = "", 0
             while seen < CSV_MAX_CALLS:
                 page = queries.list_calls(f.request(MAX_PAGE_SIZE, token))
                 for summary in page.calls:
+                    queries.audit(who, "export", summary.call_id, "console CSV")
                     yield analysis.csv_text(
                         analysis.rows(summary, queries.alerts(call_id=summary.call_id)), header=False
                     )
@@ -327,9 +405,11 @@ def create_app(queries: Queries, alerts: AlertHub, *, audio_view: Any) -> FastAP
         return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
 
     @app.get("/api/calls/{call_id}/audio.wav", summary="The call's audio as 16-bit PCM WAV (HTTP ranges)")
-    def get_audio(call_id: str, request: Request) -> Response:
+    def get_audio(who: Annotated[Principal, needs(Permission.LISTEN)], call_id: str, request: Request) -> Response:
         view: WavView = audio_view(call_id)
         rng = parse_range(request.headers.get("range"), view.size)
+        if rng is None or rng[0] == 0:  # a player starting from the top; its seeks are not logged again
+            queries.audit(who, "listen", call_id, "console")
         headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
         if rng is None:
             start, end, status = 0, view.size - 1, 200

@@ -9,6 +9,7 @@ import time
 
 import uvicorn
 
+from service.auth import Authenticator
 from service.queries import Queries
 from service.session import SessionDeps
 from service.web.app import create_app
@@ -24,7 +25,10 @@ class HttpServer:
             size = deps.audio.size(call_id)
             return WavView(call_id, record.format, size - size % record.format.frame_bytes, deps.audio)
 
-        self.app = create_app(Queries(deps), deps.alerts, audio_view=audio_view)
+        auth = Authenticator(deps.store, required=deps.settings.require_auth)
+        self.app = create_app(
+            Queries(deps), deps.alerts, auth, audio_view=audio_view, secure=bool(deps.settings.tls_cert_file)
+        )
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -34,7 +38,15 @@ class HttpServer:
             raise OSError(f"could not bind the web console to {host}:{port} ({exc}); set --http-port") from exc
         self._sock.listen(128)
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=3)
+        tls = deps.settings
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=3,
+            ssl_certfile=tls.tls_cert_file or None,
+            ssl_keyfile=tls.tls_key_file or None,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="http", daemon=True

@@ -5,8 +5,41 @@ const cg = {
   async json(url, options) {
     const res = await fetch(url, options);
     const body = await res.json().catch(() => ({}));
+    if (res.status === 401) cg.showSignIn();
     if (!res.ok) throw new Error(body.error || body.detail || `${res.status} ${res.statusText}`);
     return body;
+  },
+  showSignIn() {
+    const box = document.getElementById("signin");
+    if (!box || box.dataset.shown) return;
+    box.dataset.shown = "1";
+    box.innerHTML = `<input id="token" type="password" placeholder="API token" size="22"> <button type="button" id="signin-btn">Sign in</button>`;
+    document.getElementById("signin-btn").addEventListener("click", async () => {
+      try {
+        await cg.json("/api/session", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ token: document.getElementById("token").value }) });
+        location.reload();
+      } catch (e) {
+        document.getElementById("token").value = "";
+        document.getElementById("token").placeholder = e.message.slice(0, 60);
+      }
+    });
+  },
+  async session() {
+    const box = document.getElementById("signin");
+    const s = await cg.json("/api/session").catch(() => null);
+    if (!s || !box) return;
+    if (s.signed_in) {
+      box.innerHTML = `${cg.esc(s.name)} (${cg.esc(s.role)}) <a href="#" id="signout">sign out</a>`;
+      document.getElementById("signout").addEventListener("click", async (ev) => {
+        ev.preventDefault();
+        await fetch("/api/session", { method: "DELETE" });
+        location.reload();
+      });
+      if (!cg.me()) document.getElementById("me").value = s.name;
+    } else if (s.auth_required) {
+      cg.showSignIn();
+    }
   },
   esc(s) {
     return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -30,7 +63,8 @@ const cg = {
     return role === "AGENT" ? "agent" : role === "CUSTOMER" ? "customer" : "?";
   },
   me() {
-    return (localStorage.getItem("callguard.me") || "").trim();
+    const typed = document.getElementById("me");
+    return ((typed && typed.value) || localStorage.getItem("callguard.me") || "").trim();
   },
   header() {
     // The same navigation on every page; the page says which one it is in data-page.
@@ -38,7 +72,9 @@ const cg = {
     if (!top) return;
     const on = (page) => (top.dataset.page === page ? ' class="on"' : "");
     top.innerHTML = `<b>Callguard</b><a href="/"${on("live")}>Live board</a><a href="/calls"${on("calls")}>Flagged calls</a>` +
-      `<a href="/docs">API</a><label class="me">Acknowledge as <input id="me" placeholder="your name"></label>`;
+      `<a href="/docs">API</a><label class="me">Acknowledge as <input id="me" placeholder="your name"></label>` +
+      `<span id="signin" class="signin"></span>`;
+    cg.session();
   },
   bindMe() {
     cg.header();
