@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class StreamOptions:
     realtime: bool = False
     speed: float = 1.0  # with realtime: how many times faster than real time to send (tests, load tools)
     interim_results: bool = False
+    resume: bool = False  # continue an INCOMPLETE call with this call_id
+    start_byte: int = 0  # send the audio from here (a resumed call: the bytes the server already has)
 
 
 @dataclass(frozen=True)
@@ -98,23 +101,32 @@ def config_for(audio: WavAudio, options: StreamOptions) -> pb.CallConfig:
         language=options.language,
         metadata=options.metadata,
         interim_results=options.interim_results,
+        resume=options.resume,
     )
 
 
 def requests_for(
-    audio: WavAudio, options: StreamOptions, *, sent_log: list[tuple[float, float]] | None = None
+    audio: WavAudio,
+    options: StreamOptions,
+    *,
+    sent_log: list[tuple[float, float]] | None = None,
+    start_byte: Callable[[], int] | None = None,
 ) -> Iterator[pb.StreamCallRequest]:
     """Config, then frames of `frame_ms`; with `realtime`, each frame is sent when its audio would have
-    been spoken (`speed` times faster if given). `sent_log`, if given, receives (call time at the frame's end, wall-clock time sent)."""
+    been spoken (`speed` times faster if given). `sent_log`, if given, receives (call time at the frame's end,
+    wall-clock time sent). `start_byte`, called after the config is sent, says where the audio starts
+    (a resumed call: after the bytes the server already has)."""
     yield pb.StreamCallRequest(config=config_for(audio, options))
     fmt = audio.format
     step = max(1, fmt.sample_rate_hz * options.frame_ms // 1000) * fmt.frame_bytes
+    begin = start_byte() if start_byte else options.start_byte
     started = time.monotonic()
-    for offset in range(0, len(audio.data), step):
+    first = begin - begin % fmt.frame_bytes
+    for offset in range(first, len(audio.data), step):
         frame = audio.data[offset : offset + step]
         end_s = fmt.duration_s(offset + len(frame))
         if options.realtime:
-            delay = started + fmt.duration_s(offset) / options.speed - time.monotonic()
+            delay = started + fmt.duration_s(offset - first) / options.speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
         yield pb.StreamCallRequest(audio=pb.AudioFrame(data=frame))
@@ -125,7 +137,27 @@ def requests_for(
 def stream_call(
     stub: pb_grpc.CallMonitorStub, audio: WavAudio, options: StreamOptions, *, timeout_s: float | None = None
 ) -> Iterator[pb.CallEvent]:
-    return stub.StreamCall(requests_for(audio, options), timeout=timeout_s)
+    """Stream a call; with `options.resume`, the audio waits for CallAccepted and continues from the call time
+    the server says it has (so a gateway needs no other permission than streaming)."""
+    if not options.resume:
+        yield from stub.StreamCall(requests_for(audio, options), timeout=timeout_s)
+        return
+    accepted = threading.Event()
+    resumed_from = [0.0]
+
+    def start_byte() -> int:
+        accepted.wait(timeout=30)
+        return round(resumed_from[0] * audio.format.bytes_per_second)
+
+    events = stub.StreamCall(requests_for(audio, options, start_byte=start_byte), timeout=timeout_s)
+    try:
+        for event in events:
+            if event.WhichOneof("event") == "accepted":
+                resumed_from[0] = event.accepted.resumed_from_s
+                accepted.set()
+            yield event
+    finally:
+        accepted.set()
 
 
 def fetch_audio(stub: pb_grpc.CallMonitorStub, call_id: str) -> tuple[pb.AudioFormat, bytes]:

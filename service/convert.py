@@ -63,6 +63,7 @@ def call_spec(config: pb.CallConfig, *, call_id: str, allowed_languages: tuple[s
         languages=resolve_languages(config.language, allowed_languages),
         metadata=check_metadata(dict(config.metadata)),
         interim_results=config.interim_results,
+        resume=config.resume,
     )
 
 
@@ -241,7 +242,9 @@ def event_pb(call_id: str, stamped: ev.Stamped) -> pb.CallEvent:
     out = pb.CallEvent(call_id=call_id, call_time_s=stamped.call_time_s)
     e = stamped.event
     if isinstance(e, ev.Accepted):
-        out.accepted.CopyFrom(pb.CallAccepted(call_id=e.call_id, languages=e.languages))
+        out.accepted.CopyFrom(
+            pb.CallAccepted(call_id=e.call_id, languages=e.languages, resumed_from_s=e.resumed_from_s)
+        )
     elif isinstance(e, ev.FinalTranscript):
         out.transcript.CopyFrom(segment_pb(e.channel, e.role, e.segment))
     elif isinstance(e, ev.InterimTranscript):

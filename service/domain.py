@@ -59,6 +59,7 @@ class CallSpec:
     languages: tuple[str, ...]
     metadata: dict[str, str] = field(default_factory=dict)
     interim_results: bool = False
+    resume: bool = False  # continue an INCOMPLETE call with this id
 
     def role(self, channel: int) -> Role:
         return self.roles[channel]

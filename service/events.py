@@ -16,6 +16,7 @@ from service.transcription.results import Segment
 class Accepted:
     call_id: str
     languages: tuple[str, ...]
+    resumed_from_s: float = 0.0  # a resumed call: where its stored audio ends
 
 
 @dataclass(frozen=True)

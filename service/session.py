@@ -30,7 +30,7 @@ from service import logs, metrics
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.domain import CallRecord, CallSpec, CallStatus, Role
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
-from service.errors import CallguardError, InvalidInput
+from service.errors import CallExists, CallguardError, InvalidInput, ServerFault
 from service.escalation.alerts import Alert
 from service.escalation.bus import AlertHub
 from service.escalation.detector import EscalationDetector
@@ -131,24 +131,19 @@ class CallSession:
         self._settings = deps.settings
         self._on_done = on_done
         self._fmt = spec.format
-        deps.store.create_call(
-            CallRecord(
-                call_id=spec.call_id,
-                started_at=time.time(),
-                format=spec.format,
-                roles=spec.roles,
-                language=spec.language,
-                metadata=spec.metadata,
-            )
-        )
+        resumed_bytes = self._reopen() if spec.resume else self._create()
         self._writer = deps.audio.open_writer(spec.call_id)
         self._events: queue.Queue[ev.Stamped] = queue.Queue()
         self._analysis: queue.Queue = queue.Queue(maxsize=deps.settings.analysis_queue_frames)
         self._channels = [
             _Channel(i, spec.role(i), self._fmt.sample_rate_hz, deps) for i in range(self._fmt.channel_count)
         ]
-        self._frames_in = 0  # sample frames received (per channel)
-        self._last_progress_s = 0.0
+        self._frames_in = resumed_bytes // self._fmt.frame_bytes  # sample frames received (per channel)
+        self._first_frame = self._frames_in
+        if self._first_frame:  # a resumed call: its analysis starts where the stored audio ends
+            for ch in self._channels:
+                ch.skip(self._first_frame)
+        self._last_progress_s = self.call_time_s
         self._pending = 0
         self._pending_cond = threading.Condition()
         self._shed = 0
@@ -166,7 +161,40 @@ class CallSession:
         self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)
         self._thread.start()
         metrics.CALLS_ACTIVE.inc()
-        self._emit(ev.Accepted(spec.call_id, spec.languages))
+        self._emit(ev.Accepted(spec.call_id, spec.languages, self.call_time_s))
+
+    def _create(self) -> int:
+        spec = self.spec
+        self._deps.store.create_call(
+            CallRecord(
+                call_id=spec.call_id,
+                started_at=time.time(),
+                format=spec.format,
+                roles=spec.roles,
+                language=spec.language,
+                metadata=spec.metadata,
+            )
+        )
+        return 0
+
+    def _reopen(self) -> int:
+        """Resume an interrupted call: same format, stored audio cut to whole sample frames (a crash can leave
+        half a frame), status back to ACTIVE. Returns the stored bytes the new audio continues from."""
+        record = self._deps.store.get_call(self.spec.call_id)  # CallNotFound: nothing to resume
+        if record.status is not CallStatus.INCOMPLETE:
+            raise CallExists(
+                f"call {self.spec.call_id} is {record.status.value}; only an INCOMPLETE call can be resumed (one "
+                "interrupted a moment ago may still be finishing: retry in a few seconds)"
+            )
+        if record.format != self.spec.format or record.roles != self.spec.roles:
+            raise InvalidInput(
+                f"call {self.spec.call_id} was {record.format.encoding.value} {record.format.sample_rate_hz} Hz "
+                f"{record.format.channel_count} channel(s); resume it with the same format and roles"
+            )
+        whole = self._deps.audio.truncate_to_frames(self.spec.call_id, self._fmt.frame_bytes)
+        self._deps.store.reopen_call(self.spec.call_id, audio_bytes=whole)
+        log.info("call %s resumed at %.2f s", self.spec.call_id, self._fmt.duration_s(whole))
+        return whole
 
     # ---- reader side -------------------------------------------------------------------------------
     @property
@@ -176,6 +204,8 @@ class CallSession:
     def ingest(self, data: bytes) -> None:
         """Store one audio frame and queue it for analysis. Raises InvalidInput for a malformed frame."""
         self._fmt.check_frame(data, max_frame_s=self._settings.max_frame_s)
+        if self._ended.is_set():
+            raise ServerFault("this call already ended on the server (see the CallEnded event); start a new stream")
         self._writer.write(data)
         metrics.AUDIO_SECONDS.inc(len(data) / self._fmt.bytes_per_second)
         start = self._frames_in
@@ -187,10 +217,19 @@ class CallSession:
             self._acknowledge()
 
     def _acknowledge(self) -> None:
-        stored = self._writer.sync()
+        stored = self._writer.sync()  # the audio is durable from here: that is what the client is told
         self._last_progress_s = self.call_time_s
-        self._deps.store.update_progress(self.spec.call_id, audio_bytes=stored, utterances_shed=self._shed)
+        self._store("update_progress", audio_bytes=stored, utterances_shed=self._shed)
         self._emit(ev.Progress(stored, self._fmt.duration_s(stored)))
+
+    def _store(self, method: str, *args: object, **kwargs: object) -> None:
+        """Write derived data (progress, transcript, emotions) to the database; if it fails (full disk, a lock
+        held too long) log it and go on: the audio, which recovery and replay rely on, is in its own file."""
+        try:
+            getattr(self._deps.store, method)(self.spec.call_id, *args, **kwargs)
+        except Exception as exc:
+            metrics.ERRORS.labels("storage", type(exc).__name__).inc()
+            log.error("call %s: database write %s failed: %s", self.spec.call_id, method, exc)
 
     def end_input(self, status: CallStatus, reason: str = "") -> None:
         """No more audio: the client half-closed (COMPLETED) or the stream broke (INCOMPLETE)."""
@@ -198,7 +237,8 @@ class CallSession:
             if self._input_closed:
                 return
             self._input_closed = True
-        self._writer.sync()
+        with contextlib.suppress(ValueError, OSError):  # closed already, or the disk is gone: nothing to add
+            self._writer.sync()
         self._analysis.put((_END, status, reason))  # blocks only while analysis drains a full queue
 
     def fail(self, error: CallguardError) -> None:
@@ -236,7 +276,7 @@ class CallSession:
             self._finish(status, reason)
 
     def _analysis_loop(self) -> tuple[CallStatus, str]:
-        expected = 0
+        expected = self._first_frame
         while True:
             item = self._analysis.get()
             batch = [item]
@@ -262,7 +302,7 @@ class CallSession:
             for utt in utterances:
                 self._submit(ch, utt)
             for estimate in estimates:
-                self._deps.store.add_emotion(self.spec.call_id, ch.index, estimate)
+                self._store("add_emotion", ch.index, estimate)
                 self._emit(ev.EmotionUpdate(ch.index, ch.role, estimate))
                 self._escalate(self._detector.on_emotion(ch.index, ch.role, estimate))
             if self.spec.interim_results:
@@ -347,7 +387,7 @@ class CallSession:
             ):
                 ch.language = guess  # one speaker keeps one language; short utterances stop misfiring
             for seg in segments:
-                self._deps.store.add_segment(self.spec.call_id, ch.index, seg)
+                self._store("add_segment", ch.index, seg)
                 self._segments_sent += 1
                 metrics.TRANSCRIPT_LAG.observe(max(0.0, self.call_time_s - seg.end_s))
                 self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
@@ -400,13 +440,16 @@ class CallSession:
                 unfinished,
             )
         stored = self._writer.close()
-        self._deps.store.finish_call(
-            self.spec.call_id,
-            status=status,
-            end_reason=reason,
-            audio_bytes=stored,
-            utterances_shed=self._shed,
-        )
+        try:
+            self._deps.store.finish_call(
+                self.spec.call_id,
+                status=status,
+                end_reason=reason,
+                audio_bytes=stored,
+                utterances_shed=self._shed,
+            )
+        except Exception:  # e.g. the disk is full: the audio file has the bytes; restart recovery marks the row
+            log.exception("call %s: could not record the end of the call in the database", self.spec.call_id)
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
         self._deps.alerts.forget_call(self.spec.call_id)
         metrics.CALLS_ACTIVE.dec()

@@ -117,7 +117,11 @@ def cmd_stream(args: argparse.Namespace) -> int:
         frame_ms=args.frame_ms,
         realtime=args.realtime,
         interim_results=args.interim,
+        resume=args.resume,
     )
+    stub = client.connect(_connection(args))
+    if args.resume and not args.call_id:
+        raise CallguardError("--resume needs the --call-id of the interrupted call")
     if not args.json:
         f = audio.format
         print(
@@ -125,7 +129,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             f"{audio.duration_s:.2f} s{' in real time' if args.realtime else ''} to {args.server}",
             flush=True,
         )
-    for event in client.stream_call(client.connect(_connection(args)), audio, options):
+    for event in client.stream_call(stub, audio, options):
         if args.json:
             _print_json(_as_dict(event))
         else:
@@ -489,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roles", default="", help="roles per channel, e.g. customer,agent (default)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata, e.g. agent_id=a17")
     p.add_argument("--interim", action="store_true", help="also print interim (partial) transcripts")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted call (--call-id) where it stopped")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("analyze", help="run the live pipeline over a recorded call, offline")

@@ -31,6 +31,9 @@ class AudioStore(Protocol):
 
     def sizes(self) -> dict[str, int]: ...
     def delete(self, call_id: str) -> None: ...
+    def truncate_to_frames(self, call_id: str, frame_bytes: int) -> int:
+        """Cut a partial sample frame off the end (left by a crash mid-write); returns the size kept."""
+
     def modified_before(self, before: float) -> list[str]:
         """Call ids whose audio was last written before `before` (unix seconds)."""
 
@@ -93,6 +96,14 @@ class FileAudioStore:
 
     def delete(self, call_id: str) -> None:
         self._path(call_id).unlink(missing_ok=True)
+
+    def truncate_to_frames(self, call_id: str, frame_bytes: int) -> int:
+        path = self._path(call_id)
+        size = path.stat().st_size if path.exists() else 0
+        whole = size - size % frame_bytes
+        if whole != size:
+            os.truncate(path, whole)
+        return whole
 
     def modified_before(self, before: float) -> list[str]:
         return [p.stem for p in self._root.glob("*.raw") if p.stat().st_mtime < before]

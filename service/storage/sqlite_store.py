@@ -271,6 +271,15 @@ class SqliteCallStore:
         " FROM calls c"
     )
 
+    def reopen_call(self, call_id: str, *, audio_bytes: int) -> None:
+        """An INCOMPLETE call continues (resume): ACTIVE again, its end cleared."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE calls SET status = 'ACTIVE', end_reason = '', ended_at = NULL, audio_bytes = ?"
+                " WHERE call_id = ? AND status = 'INCOMPLETE'",
+                (audio_bytes, call_id),
+            )
+
     def get_call(self, call_id: str) -> CallRecord:
         with self._lock:
             row = self._db.execute(f"{self._SELECT} WHERE c.call_id = ?", (call_id,)).fetchone()

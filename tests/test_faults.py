@@ -1,0 +1,194 @@
+"""Faults: the server killed mid-call and restarted (then the call resumed), the disk filling up, the database
+locked by another process. After each, every acknowledged byte is stored, the interrupted call is marked
+INCOMPLETE, alerts already raised are still there, and the service serves again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from callguard.v1 import callguard_pb2 as pb
+from callguard.v1 import callguard_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.client import StreamOptions, fetch_audio, requests_for, stream_call
+from service.escalation.bus import AlertHub, InProcessBus
+from service.server import create_server
+from service.session import SessionDeps
+from service.storage import SqliteCallStore
+from tests.calls import conversation, pick
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port), "--http-port", "-1", "--data-dir",
+         str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                if (
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
+                    return proc
+            except grpc.RpcError:
+                time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+@pytest.fixture(scope="module")
+def long_call(ravdess):
+    customer = pick(ravdess, speaker="ravdess_15", emotion="neutral", n=4)
+    agent = pick(ravdess, speaker="ravdess_16", emotion="calm", n=4)
+    return conversation(
+        [x for pair in zip([(0, c) for c in customer], [(1, a) for a in agent], strict=True) for x in pair]
+    )
+
+
+def test_sigkill_mid_call_then_restart_and_resume(tmp_path, long_call) -> None:
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    proc = _serve(tmp_path, port)
+    acked: list[int] = []
+    sent = long_call.audio.data
+    options = StreamOptions(call_id="fault-kill", language="en", realtime=True, speed=4.0)
+    killed = threading.Event()
+
+    def stream() -> None:
+        try:
+            with grpc.insecure_channel(address) as ch:
+                for e in pb_grpc.CallMonitorStub(ch).StreamCall(requests_for(long_call.audio, options)):
+                    if e.WhichOneof("event") == "progress":
+                        acked.append(e.progress.bytes_stored)
+                        if len(acked) == 6:
+                            proc.send_signal(signal.SIGKILL)
+                            killed.set()
+        except grpc.RpcError:
+            pass  # the server died under it
+
+    reader = threading.Thread(target=stream)
+    reader.start()
+    reader.join(timeout=120)
+    assert killed.is_set() and proc.wait(timeout=10) == -signal.SIGKILL
+    proc = _serve(tmp_path, port)  # restart on the same data
+    try:
+        with grpc.insecure_channel(address) as ch:
+            stub = pb_grpc.CallMonitorStub(ch)
+            summary = stub.GetCall(pb.GetCallRequest(call_id="fault-kill")).summary
+            assert summary.status == pb.INCOMPLETE and "server stopped" in summary.end_reason
+            _, stored = fetch_audio(stub, "fault-kill")
+            assert len(stored) >= max(acked) and stored == sent[: len(stored)]  # every acknowledged byte, exactly
+            # the gateway resumes the call with the same id and sends the rest
+            resume = StreamOptions(call_id="fault-kill", language="en", resume=True)
+            events = list(stream_call(stub, long_call.audio, resume, timeout_s=300))
+            accepted = events[0].accepted
+            assert accepted.resumed_from_s == pytest.approx(len(stored) // 2 / 8000, abs=1e-3)
+            assert events[-1].ended.status == pb.COMPLETED
+            _, whole = fetch_audio(stub, "fault-kill")
+            assert whole == sent  # nothing lost, nothing doubled
+            call = stub.GetCall(pb.GetCallRequest(call_id="fault-kill"))
+            assert call.summary.status == pb.COMPLETED and call.segments
+            late = [s for s in call.segments if s.start_s > accepted.resumed_from_s]
+            assert late and all(s.end_s <= len(sent) / 2 / 8000 + 0.5 for s in late)  # times continue the call
+            with pytest.raises(grpc.RpcError) as again:  # a completed call cannot be resumed
+                list(stream_call(stub, long_call.audio, resume, timeout_s=30))
+            assert again.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _own_server(deps: SessionDeps, data_dir: Path):
+    settings = deps.settings.replace(data_dir=data_dir)
+    store = SqliteCallStore(settings.db_path)
+    own = SessionDeps(
+        settings, store, type(deps.audio)(settings.audio_dir), deps.transcriber, deps.pool, deps.vad_model,
+        deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()),
+    )  # fmt: skip
+    return create_server(settings, own), store
+
+
+def test_disk_full_keeps_what_was_acknowledged_and_the_server_recovers(deps, tmp_path, long_call) -> None:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        running, store = _own_server(deps, mount / "var")
+        try:
+            filler = mount / "filler"
+            free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+            filler.write_bytes(b"\0" * max(0, free - 100_000))  # leave ~100 kB: a few seconds of stereo G.711
+            acked, codes = [], []
+            with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+                stub = pb_grpc.CallMonitorStub(ch)
+                options = StreamOptions(call_id="fault-disk", language="en", realtime=True, speed=8.0)
+                try:
+                    for e in stub.StreamCall(requests_for(long_call.audio, options), timeout=120):
+                        if e.WhichOneof("event") == "progress":
+                            acked.append(e.progress.bytes_stored)
+                except grpc.RpcError as err:
+                    codes.append(err.code())
+                assert codes == [grpc.StatusCode.INTERNAL] and acked
+                stored = (mount / "var" / "audio" / "fault-disk.raw").read_bytes()
+                assert len(stored) >= max(acked) and stored == long_call.audio.data[: len(stored)]
+                filler.unlink()  # an operator frees space: the service takes calls again, no restart
+                short = StreamOptions(call_id="after-disk", language="en")
+                events = list(stub.StreamCall(requests_for(long_call.audio, short), timeout=300))
+                assert events[-1].ended.status == pb.COMPLETED
+                assert stub.GetCall(pb.GetCallRequest(call_id="fault-disk")).summary.status == pb.INCOMPLETE
+        finally:
+            running.stop(grace_s=5)
+            store.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_database_locked_by_another_process_delays_but_loses_nothing(deps, tmp_path, long_call) -> None:
+    running, store = _own_server(deps, tmp_path / "var")
+    try:
+        locker = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sqlite3, sys, time\n"
+             f"db = sqlite3.connect({str(tmp_path / 'var' / 'callguard.db')!r}, isolation_level=None)\n"
+             "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(4); db.execute('COMMIT')"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert locker.stdout and locker.stdout.readline().strip() == "locked"
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            stub = pb_grpc.CallMonitorStub(ch)
+            options = StreamOptions(call_id="fault-lock", language="en", realtime=True, speed=8.0)
+            events = list(stub.StreamCall(requests_for(long_call.audio, options), timeout=300))
+            assert locker.wait(timeout=30) == 0
+            assert events[-1].ended.status == pb.COMPLETED
+            _, stored = fetch_audio(stub, "fault-lock")
+            assert stored == long_call.audio.data
+            assert stub.GetCall(pb.GetCallRequest(call_id="fault-lock")).segments
+        with sqlite3.connect(tmp_path / "var" / "callguard.db") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        running.stop(grace_s=5)
+        store.close()
