@@ -9,7 +9,7 @@ GEN    := proto/callguard/v1/callguard_pb2.py proto/callguard/v1/callguard_pb2_g
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install proto run test lint format bench train evaluate clean browser
+.PHONY: install proto run test lint format bench soak train evaluate clean browser
 
 install: $(STAMP) $(GEN)
 
@@ -56,6 +56,10 @@ bench: install
 	$(PY) -m bench.stream_load
 	$(PY) -m bench.escalation
 	$(PY) -m bench.console
+
+# 50 concurrent real-time calls for 10 minutes: errors, lag growth and memory growth must be zero / flat.
+soak: install
+	$(PY) -m bench.soak --calls 50 --minutes 10
 
 # Retrain the emotion model from ../shared/data (minutes) and evaluate it on both corpora.
 train: install
