@@ -26,7 +26,7 @@ import numpy as np
 
 from features.model import EmotionModel
 from service import events as ev
-from service import logs, metrics
+from service import logs, metrics, redaction
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.domain import CallRecord, CallSpec, CallStatus, Role
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
@@ -38,6 +38,7 @@ from service.escalation.policy import PolicySource
 from service.settings import Settings
 from service.storage import AudioStore, CallStore
 from service.transcription.pool import Job, TranscriptionPool
+from service.transcription.results import Segment
 from service.transcription.utterances import Utterance, UtteranceOptions, UtteranceSegmenter
 from service.transcription.vad import SileroModel
 from service.transcription.whisper import DecodeOptions, LanguageGuess, Transcriber
@@ -386,7 +387,8 @@ class CallSession:
                 and utt.duration_s >= _LANGUAGE_LOCK_MIN_S
             ):
                 ch.language = guess  # one speaker keeps one language; short utterances stop misfiring
-            for seg in segments:
+            for raw in segments:
+                seg = self._redact(raw)
                 self._store("add_segment", ch.index, seg)
                 self._segments_sent += 1
                 metrics.TRANSCRIPT_LAG.observe(max(0.0, self.call_time_s - seg.end_s))
@@ -396,6 +398,10 @@ class CallSession:
             with self._pending_cond:
                 self._pending -= 1
                 self._pending_cond.notify_all()
+
+    def _redact(self, seg: Segment) -> Segment:
+        """Personal data masked before the text is stored, sent, matched against phrases or put in an alert."""
+        return redaction.redact_segment(seg, self._settings.redact_pii)
 
     def _maybe_interim(self, ch: _Channel) -> None:
         part = ch.segmenter.partial()
@@ -418,7 +424,7 @@ class CallSession:
                     options=self._deps.decode_options,
                     language=ch.language,
                 )
-                text = " ".join(s.text for s in segments).strip()
+                text = " ".join(self._redact(s).text for s in segments).strip()
                 if text and ch.interim_start_s == part.start_s:
                     self._emit(ev.InterimTranscript(ch.index, ch.role, part.start_s, part.end_s, text, guess.language))
             finally:
