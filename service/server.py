@@ -26,13 +26,13 @@ from features.model import EmotionModel, ModelIntegrityError
 from features.prosody import FEATURE_RATE_HZ, describe
 from service.calls import CallManager
 from service.errors import ConfigError, ModelError
-from service.escalation.bus import AlertHub, InProcessBus
+from service.escalation.bus import AlertBus, AlertHub, InProcessBus
 from service.escalation.policy import DEFAULT_POLICY_FILE, PolicyError, PolicySource
 from service.retention import RetentionScheduler
 from service.servicer import CallMonitorServicer
 from service.session import SessionDeps
 from service.settings import Settings
-from service.storage import FileAudioStore, SqliteCallStore
+from service.storage import FileAudioStore, open_store
 from service.transcription.pool import TranscriptionPool
 from service.transcription.vad import SileroModel
 from service.transcription.whisper import Transcriber
@@ -45,7 +45,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CallMonitor"].full_name
 
 def build_deps(settings: Settings) -> SessionDeps:
     """Open storage (recovering calls a crash left active), load and warm up the models."""
-    store = SqliteCallStore(settings.db_path)
+    store = open_store(settings)
     audio = FileAudioStore(settings.audio_dir)
     recovered = store.recover_interrupted(audio.sizes())
     if recovered:
@@ -66,8 +66,17 @@ def build_deps(settings: Settings) -> SessionDeps:
     except PolicyError as exc:
         raise ConfigError(f"escalation policy: {exc}") from exc
     log.info("escalation policy from %s", policy.path)
-    alerts = AlertHub(store, InProcessBus())
+    alerts = AlertHub(store, open_bus(settings))
     return SessionDeps(settings, store, audio, transcriber, pool, SileroModel(), emotion_model, policy, alerts)
+
+
+def open_bus(settings: Settings) -> AlertBus:
+    """Redis when pubsub_url is set (alerts reach subscribers of every instance), else in-process."""
+    if settings.pubsub_url:
+        from service.escalation.redis_bus import RedisBus
+
+        return RedisBus(settings.pubsub_url)
+    return InProcessBus()
 
 
 def load_emotion_model() -> EmotionModel:

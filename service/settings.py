@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -58,6 +59,12 @@ class Settings:
     # --- storage ---
     data_dir: Path = Path("var")
     """Where the SQLite database (callguard.db) and call audio (audio/) live."""
+    database_url: str = ""
+    """postgresql://user:pass@host/db to keep calls in PostgreSQL (several instances share it); empty: SQLite in data_dir."""
+    pubsub_url: str = ""
+    """redis://host:6379/0 to fan alerts out across instances through Redis; empty: in-process (one instance)."""
+    instance_id: str = ""
+    """This instance's name among several (crash recovery only touches its own calls); empty: the host name."""
 
     # --- calls ---
     max_concurrent_calls: int = 32
@@ -132,6 +139,10 @@ class Settings:
         return self.data_dir / "audio"
 
     @property
+    def effective_instance_id(self) -> str:
+        return self.instance_id or socket.gethostname()
+
+    @property
     def effective_cpu_threads(self) -> int:
         return self.cpu_threads or os.cpu_count() or 1
 
@@ -189,6 +200,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("TLS needs both tls_cert_file and tls_key_file")
     if s.tls_client_ca_file and not s.tls_cert_file:
         raise ConfigError("tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file too")
+    if s.database_url and not s.database_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("database_url must be a postgresql:// URL (or empty for the embedded SQLite)")
+    if s.pubsub_url and not s.pubsub_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("pubsub_url must be a redis:// URL (or empty for in-process fan-out)")
     if s.log_format not in ("text", "json"):
         raise ConfigError(f"log_format {s.log_format!r} is not text or json")
     if s.retention_days < 0:

@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from service.errors import CallguardError
@@ -54,6 +55,8 @@ class AlertBus(Protocol):
     def publish(self, alert: Alert) -> None: ...
     def subscribe(self, alert_filter: AlertFilter) -> Subscription: ...
     def unsubscribe(self, subscription: Subscription) -> None: ...
+    def add_listener(self, listener: Callable[[Alert], None]) -> None:
+        """`listener(alert)` for every alert published by any instance (the hub keeps its live copies current)."""
 
 
 class InProcessBus:
@@ -61,14 +64,21 @@ class InProcessBus:
 
     def __init__(self, max_queue: int = 1000) -> None:
         self._subs: set[Subscription] = set()
+        self._listeners: list[Callable[[Alert], None]] = []
         self._lock = threading.Lock()
         self._max_queue = max_queue
 
     def publish(self, alert: Alert) -> None:
         with self._lock:
-            subs = list(self._subs)
+            subs, listeners = list(self._subs), list(self._listeners)
+        for listener in listeners:
+            listener(alert)
         for sub in subs:
             sub.offer(alert)
+
+    def add_listener(self, listener: Callable[[Alert], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
 
     def subscribe(self, alert_filter: AlertFilter) -> Subscription:
         sub = Subscription(alert_filter, self._max_queue)
@@ -96,6 +106,18 @@ class AlertHub:
         self._bus = bus
         self._live: dict[str, Alert] = {}  # alerts of calls in progress, shared with their detectors
         self._lock = threading.Lock()
+        bus.add_listener(self._on_published)
+
+    def _on_published(self, alert: Alert) -> None:
+        """An alert acknowledged on another instance: apply it to the live copy the call's detector holds, so
+        a later upgrade here does not reopen it."""
+        with self._lock:
+            live = self._live.get(alert.alert_id)
+            if live is None or alert.version <= live.version or alert.status is AlertStatus.OPEN:
+                return
+            live.status, live.version = alert.status, alert.version
+            live.acknowledged_by, live.acknowledgement_note = alert.acknowledged_by, alert.acknowledgement_note
+            live.acknowledged_at, live.updated_at = alert.acknowledged_at, alert.updated_at
 
     def publish(self, alert: Alert) -> None:
         with self._lock:

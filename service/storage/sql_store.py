@@ -1,0 +1,368 @@
+"""The CallStore logic once, in SQL both engines understand; SQLite and PostgreSQL differ only in how they
+connect, migrate, and spell a few functions (the Dialect). So both behave the same, and one test suite runs
+against both."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from service.audio.formats import AudioFormat, Encoding
+from service.auth import AccessRole, TokenRecord
+from service.domain import AuditEntry, CallOrder, CallQuery, CallRecord, CallStatus, Role
+from service.emotion import EmotionEstimate
+from service.errors import CallExists, CallNotFound
+from service.escalation.alerts import Alert, alert_from_json, alert_to_json
+from service.transcription.results import Segment, Word
+
+_ORDER_COLUMN = {CallOrder.NEWEST: "c.started_at", CallOrder.PEAK_ANGER: "c.peak_anger"}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few spellings that differ. `{col}` / `{key}` are filled in by the store (never with user input)."""
+
+    json_field: str  # one string value of a JSON object column
+    json_values: str  # a table of the JSON object's values, as column `value`
+    string_agg: str  # distinct values joined with commas
+    greatest: str  # the larger of two numbers
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere (with ESCAPE '\\')."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class Fetched:
+    """Rows already read (no cursor outlives its connection or lock), with the cursor interface the store uses."""
+
+    def __init__(self, rows: list, rowcount: int) -> None:
+        self._rows, self.rowcount = rows, rowcount
+
+    def fetchall(self) -> list:
+        return self._rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+class SqlCallStore:
+    """Subclasses provide `_run(sql, args) -> cursor` (with `?` placeholders and rows readable by column
+    name), `_integrity_error` (the engine's exception type), `dialect` and `owner` (this instance's id:
+    crash recovery only touches the calls this instance was streaming)."""
+
+    dialect: Dialect
+    owner: str
+    _integrity_error: type[Exception]
+
+    def _run(self, sql: str, args: tuple | list = ()) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---- calls ------------------------------------------------------------------------------------------
+    def create_call(self, record: CallRecord) -> None:
+        try:
+            self._run(
+                "INSERT INTO calls (call_id, started_at, status, encoding, sample_rate_hz, channel_count,"
+                " roles, language, metadata, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.call_id,
+                    record.started_at,
+                    record.status.value,
+                    record.format.encoding.value,
+                    record.format.sample_rate_hz,
+                    record.format.channel_count,
+                    json.dumps([r.value for r in record.roles]),
+                    record.language,
+                    json.dumps(record.metadata, ensure_ascii=False),
+                    self.owner,
+                ),
+            )
+        except self._integrity_error:
+            raise CallExists(f"call {record.call_id} already exists; use a new call_id") from None
+
+    def update_progress(self, call_id: str, *, audio_bytes: int, utterances_shed: int) -> None:
+        self._run(
+            "UPDATE calls SET audio_bytes = ?, utterances_shed = ? WHERE call_id = ?",
+            (audio_bytes, utterances_shed, call_id),
+        )
+
+    def finish_call(
+        self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int
+    ) -> None:
+        self._run(
+            "UPDATE calls SET status = ?, end_reason = ?, ended_at = ?, audio_bytes = ?, utterances_shed = ?"
+            " WHERE call_id = ?",
+            (status.value, end_reason, time.time(), audio_bytes, utterances_shed, call_id),
+        )
+
+    def reopen_call(self, call_id: str, *, audio_bytes: int) -> None:
+        """An INCOMPLETE call continues (resume): ACTIVE again (on this instance), its end cleared."""
+        self._run(
+            "UPDATE calls SET status = 'ACTIVE', end_reason = '', ended_at = NULL, audio_bytes = ?, owner = ?"
+            " WHERE call_id = ? AND status = 'INCOMPLETE'",
+            (audio_bytes, self.owner, call_id),
+        )
+
+    def recover_interrupted(self, audio_sizes: dict[str, int]) -> list[str]:
+        """Calls this instance left ACTIVE when it stopped: INCOMPLETE, with the audio size on disk."""
+        rows = self._run("SELECT call_id FROM calls WHERE status = 'ACTIVE' AND owner = ?", (self.owner,)).fetchall()
+        ids = [r["call_id"] for r in rows]
+        for call_id in ids:
+            self._run(
+                "UPDATE calls SET status = 'INCOMPLETE', end_reason = 'server stopped during the call',"
+                " ended_at = COALESCE(ended_at, ?), audio_bytes = ? WHERE call_id = ?",
+                (time.time(), audio_sizes.get(call_id, 0), call_id),
+            )
+        return ids
+
+    def _select(self) -> str:
+        return (
+            "SELECT c.*, (SELECT COUNT(*) FROM segments s WHERE s.call_id = c.call_id) AS segment_count,"
+            " (SELECT COALESCE(MAX(a.level), 0) FROM alerts a WHERE a.call_id = c.call_id) AS max_alert_level,"
+            " (SELECT COUNT(*) FROM alerts a WHERE a.call_id = c.call_id) AS alert_count,"
+            " (SELECT COUNT(*) FROM alerts a WHERE a.call_id = c.call_id AND a.status = 'OPEN') AS open_alert_count,"
+            f" (SELECT {self.dialect.string_agg.format(col='a.reason')} FROM alerts a WHERE a.call_id = c.call_id)"
+            " AS alert_reasons FROM calls c"
+        )
+
+    def get_call(self, call_id: str) -> CallRecord:
+        row = self._run(f"{self._select()} WHERE c.call_id = ?", (call_id,)).fetchone()
+        if row is None:
+            raise CallNotFound(f"no call with id {call_id[:80]!r}; `callguard calls` lists stored calls")
+        return _record(row)
+
+    def list_calls(
+        self, *, limit: int, after: tuple[float, str] | None = None, query: CallQuery | None = None
+    ) -> list[CallRecord]:
+        query = query or CallQuery()
+        where, args = self._where(query)
+        column = _ORDER_COLUMN[query.order]
+        if after is not None:
+            where.append(f"({column} < ? OR ({column} = ? AND c.call_id < ?))")
+            args += [after[0], after[0], after[1]]
+        sql = self._select() + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY {column} DESC, c.call_id DESC LIMIT ?"
+        return [_record(r) for r in self._run(sql, [*args, limit]).fetchall()]
+
+    def _where(self, q: CallQuery) -> tuple[list[str], list[object]]:
+        """SQL conditions for a query; every value is a bound parameter."""
+        where: list[str] = []
+        args: list[object] = []
+        if q.status is not None:
+            where.append("c.status = ?")
+            args.append(q.status.value)
+        if q.started_from is not None:
+            where.append("c.started_at >= ?")
+            args.append(q.started_from)
+        if q.started_to is not None:
+            where.append("c.started_at < ?")
+            args.append(q.started_to)
+        # Alert conditions hold for one and the same alert: "HIGH + ANGER_SUSTAINED" means a HIGH anger alert.
+        alert_where: list[str] = []
+        if q.min_alert_level:
+            alert_where.append("a.level >= ?")
+            args.append(q.min_alert_level)
+        if q.reason:
+            alert_where.append("a.reason = ?")
+            args.append(q.reason)
+        if q.unacknowledged_only:
+            alert_where.append("a.status = 'OPEN'")
+        if alert_where:
+            where.append(f"EXISTS (SELECT 1 FROM alerts a WHERE a.call_id = c.call_id AND {' AND '.join(alert_where)})")
+        for key, value in (("agent", q.agent), ("queue", q.queue)):
+            if value:
+                where.append(f"{self.dialect.json_field.format(col='c.metadata', key=key)} = ?")
+                args.append(value)
+        if q.text:
+            pattern = like_pattern(q.text.lower())
+            values = self.dialect.json_values.format(col="c.metadata")
+            where.append(
+                f"(lower(c.call_id) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM {values}"
+                " WHERE lower(m.value) LIKE ? ESCAPE '\\') OR EXISTS"
+                " (SELECT 1 FROM segments s WHERE s.call_id = c.call_id AND lower(s.text) LIKE ? ESCAPE '\\'))"
+            )
+            args += [pattern, pattern, pattern]
+        return where, args
+
+    def order_key(self, record: CallRecord, order: CallOrder) -> tuple[float, str]:
+        """The (sort value, call id) a page ends on: pass it as `after` for the next page."""
+        value = record.started_at if order is CallOrder.NEWEST else record.peak_anger
+        return value, record.call_id
+
+    # ---- transcript and emotions --------------------------------------------------------------------------
+    def add_segment(self, call_id: str, channel: int, segment: Segment) -> None:
+        words = [[w.start_s, w.end_s, w.text, w.probability] for w in segment.words]
+        self._run(
+            "INSERT INTO segments (call_id, channel, start_s, end_s, text, language, language_probability,"
+            " avg_logprob, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                call_id,
+                channel,
+                segment.start_s,
+                segment.end_s,
+                segment.text,
+                segment.language,
+                segment.language_probability,
+                segment.avg_logprob,
+                json.dumps(words, ensure_ascii=False),
+            ),
+        )
+
+    def segments(self, call_id: str) -> list[tuple[int, Segment]]:
+        rows = self._run("SELECT * FROM segments WHERE call_id = ? ORDER BY start_s, channel, id", (call_id,))
+        return [(r["channel"], _segment(r)) for r in rows.fetchall()]
+
+    def add_emotion(self, call_id: str, channel: int, estimate: EmotionEstimate) -> None:
+        self._run(
+            "INSERT INTO emotions (call_id, channel, start_s, end_s, estimate) VALUES (?, ?, ?, ?, ?)",
+            (call_id, channel, estimate.start_s, estimate.end_s, json.dumps(dataclasses.asdict(estimate))),
+        )
+        greatest = self.dialect.greatest
+        self._run(
+            f"UPDATE calls SET peak_anger = {greatest.format(a='peak_anger', b='?')},"
+            f" peak_disappointment = {greatest.format(a='peak_disappointment', b='?')} WHERE call_id = ?",
+            (estimate.anger, estimate.disappointment, call_id),
+        )
+
+    def emotions(self, call_id: str, *, since_s: float | None = None) -> list[tuple[int, EmotionEstimate]]:
+        rows = self._run(
+            "SELECT channel, estimate FROM emotions WHERE call_id = ? AND end_s > ? ORDER BY end_s, channel, id",
+            (call_id, -1.0 if since_s is None else since_s),
+        ).fetchall()
+        return [(r["channel"], EmotionEstimate(**_json(r["estimate"]))) for r in rows]
+
+    # ---- alerts -------------------------------------------------------------------------------------------
+    def save_alert(self, alert: Alert) -> None:
+        """Insert or update (only to a newer version: a late writer never rolls an alert back)."""
+        self._run(
+            "INSERT INTO alerts (alert_id, call_id, status, level, reason, raised_at, version, alert)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET status = excluded.status,"
+            " level = excluded.level, version = excluded.version, alert = excluded.alert"
+            " WHERE excluded.version > alerts.version",
+            (
+                alert.alert_id,
+                alert.call_id,
+                alert.status.value,
+                int(alert.level),
+                alert.reason,
+                alert.raised_at,
+                alert.version,
+                json.dumps(alert_to_json(alert), ensure_ascii=False),
+            ),
+        )
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        row = self._run("SELECT alert FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        return None if row is None else alert_from_json(_json(row["alert"]))
+
+    def list_alerts(self, *, call_id: str = "", open_only: bool = False) -> list[Alert]:
+        where, args = [], []
+        if call_id:
+            where.append("call_id = ?")
+            args.append(call_id)
+        if open_only:
+            where.append("status = 'OPEN'")
+        sql = "SELECT alert FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._run(sql + " ORDER BY raised_at, alert_id", args).fetchall()
+        return [alert_from_json(_json(r["alert"])) for r in rows]
+
+    # ---- access tokens ------------------------------------------------------------------------------------
+    def add_token(self, record: TokenRecord) -> None:
+        self._run(
+            "INSERT INTO tokens (token_id, name, role, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+            (record.token_id, record.name, record.role.value, record.secret_sha256, record.created_at),
+        )
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        row = self._run("SELECT * FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
+        return None if row is None else _token(row)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        return [_token(r) for r in self._run("SELECT * FROM tokens ORDER BY created_at").fetchall()]
+
+    def revoke_token(self, token_id: str) -> bool:
+        cur = self._run(
+            "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL", (time.time(), token_id)
+        )
+        return cur.rowcount == 1
+
+    # ---- audit log ----------------------------------------------------------------------------------------
+    def add_audit(self, entry: AuditEntry) -> None:
+        self._run(
+            "INSERT INTO audit (at, who, role, action, call_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.at, entry.who, entry.role, entry.action, entry.call_id, entry.detail),
+        )
+
+    def list_audit(self, *, call_id: str = "", limit: int = 1000) -> list[AuditEntry]:
+        sql, args = "SELECT * FROM audit", []
+        if call_id:
+            sql += " WHERE call_id = ?"
+            args.append(call_id)
+        rows = self._run(sql + " ORDER BY at DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [AuditEntry(r["at"], r["who"], r["role"], r["action"], r["call_id"], r["detail"]) for r in rows]
+
+    # ---- retention ----------------------------------------------------------------------------------------
+    def calls_started_before(self, before: float) -> list[str]:
+        """Finished calls (not ACTIVE) that started before `before`: candidates for purging."""
+        rows = self._run(
+            "SELECT call_id FROM calls WHERE started_at < ? AND status != 'ACTIVE' ORDER BY started_at", (before,)
+        ).fetchall()
+        return [r["call_id"] for r in rows]
+
+    def delete_call(self, call_id: str) -> None:
+        """The call and everything stored with it (segments, emotions, alerts cascade)."""
+        self._run("DELETE FROM calls WHERE call_id = ? AND status != 'ACTIVE'", (call_id,))
+
+
+def _record(row: Any) -> CallRecord:
+    return CallRecord(
+        call_id=row["call_id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        status=CallStatus(row["status"]),
+        end_reason=row["end_reason"],
+        format=AudioFormat(Encoding(row["encoding"]), row["sample_rate_hz"], row["channel_count"]),
+        roles=tuple(Role(r) for r in _json(row["roles"])),
+        language=row["language"],
+        metadata=_json(row["metadata"]),
+        audio_bytes=row["audio_bytes"],
+        segment_count=row["segment_count"],
+        utterances_shed=row["utterances_shed"],
+        peak_anger=row["peak_anger"],
+        peak_disappointment=row["peak_disappointment"],
+        max_alert_level=row["max_alert_level"],
+        alert_count=row["alert_count"],
+        open_alert_count=row["open_alert_count"],
+        alert_reasons=tuple(sorted(row["alert_reasons"].split(","))) if row["alert_reasons"] else (),
+    )
+
+
+def _token(row: Any) -> TokenRecord:
+    return TokenRecord(
+        row["token_id"],
+        row["name"],
+        AccessRole(row["role"]),
+        row["secret_sha256"],
+        row["created_at"],
+        row["revoked_at"],
+    )
+
+
+def _segment(row: Any) -> Segment:
+    return Segment(
+        start_s=row["start_s"],
+        end_s=row["end_s"],
+        text=row["text"],
+        language=row["language"],
+        language_probability=row["language_probability"],
+        avg_logprob=row["avg_logprob"],
+        words=tuple(Word(*w) for w in _json(row["words"])),
+    )
