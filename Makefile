@@ -9,7 +9,7 @@ GEN    := proto/callguard/v1/callguard_pb2.py proto/callguard/v1/callguard_pb2_g
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install proto run test lint format bench soak train evaluate clean browser
+.PHONY: install proto run test lint format bench soak train evaluate clean browser engines
 
 install: $(STAMP) $(GEN)
 
@@ -38,7 +38,14 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 
-test: install browser
+# Debian's PostgreSQL and Redis for the scale-out tests and benchmark; the tests start private servers on
+# loopback (data in a temporary directory) and stop them, so nothing here runs as a system service.
+engines:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql redis-server; \
+	fi
+
+test: install browser engines
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
@@ -51,9 +58,9 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install
+bench: install engines
 	$(PY) -m bench.prosody
-	$(PY) -m bench.stream_load
+	$(PY) -m bench.stream_load --backend both
 	$(PY) -m bench.escalation
 	$(PY) -m bench.console
 

@@ -85,7 +85,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -103,6 +103,7 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -119,9 +120,9 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not become healthy within 120 s")
 
 
-def run_level(n: int, calls: list[WavAudio]) -> LevelResult:
+def run_level(n: int, calls: list[WavAudio], env: dict[str, str] | None = None) -> LevelResult:
     with tempfile.TemporaryDirectory() as data_dir:
-        proc, address = start_server(data_dir)
+        proc, address = start_server(data_dir, env)
         server = psutil.Process(proc.pid)
         cpu_before = server.cpu_times()
         lags: list[float] = []
@@ -184,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--call-s", type=float, default=30.0, help="length of each call in seconds (default 30)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--out", default=str(RESULTS / "stream_load.json"), help="where to write the results")
+    parser.add_argument(
+        "--backend",
+        choices=["embedded", "postgres+redis", "both"],
+        default="embedded",
+        help="SQLite + in-process alerts (default), PostgreSQL + Redis (started privately), or both side by side",
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
     if not (shared_data_dir() / "ravdess" / "LABELS.csv").exists():
@@ -191,24 +198,58 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"building {max(levels)} calls of ~{args.call_s:.0f} s from the shared corpora ...", file=sys.stderr)
     calls = make_calls(max(levels), args.call_s)
-    results = []
-    for n in levels:
-        print(f"N={n}: streaming {n} call(s) in real time against a fresh server ...", file=sys.stderr, flush=True)
-        result = run_level(n, calls)
-        results.append(result)
-        print(
-            f"N={n}: lag p50 {result.lag_p50_s:.2f} s, p95 {result.lag_p95_s:.2f} s, "
-            f"{result.cpu_s_per_audio_s:.3f} CPU-s/audio-s, RSS {result.peak_rss_mib:.0f} MiB, shed {result.utterances_shed}",
-            file=sys.stderr,
-            flush=True,
-        )
+    backends = ["embedded", "postgres+redis"] if args.backend == "both" else [args.backend]
+    engines = None
+    if "postgres+redis" in backends:
+        from tests.engines import Postgres, Redis
+
+        engines = Postgres(), Redis()
+    results, by_backend = [], {}
+    try:
+        for backend in backends:
+            for n in levels:
+                env = None
+                if backend == "postgres+redis":
+                    assert engines is not None
+                    env = {
+                        "CALLGUARD_DATABASE_URL": engines[0].new_database(f"bench_{n}_{int(time.time())}"),
+                        "CALLGUARD_PUBSUB_URL": engines[1].url,
+                    }
+                print(f"{backend} N={n}: streaming {n} call(s) in real time ...", file=sys.stderr, flush=True)
+                result = run_level(n, calls, env)
+                by_backend.setdefault(backend, []).append(result)
+                print(
+                    f"{backend} N={n}: lag p50 {result.lag_p50_s:.2f} s, p95 {result.lag_p95_s:.2f} s, "
+                    f"{result.cpu_s_per_audio_s:.3f} CPU-s/audio-s, RSS {result.peak_rss_mib:.0f} MiB, "
+                    f"shed {result.utterances_shed}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        if engines:
+            engines[0].stop()
+            engines[1].stop()
+    results = by_backend[backends[0]]
     report = {
         "benchmark": "stream_load",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "call_s": args.call_s,
+        "backend": backends[0],
         "levels": [asdict(r) for r in results],
     }
+    if len(backends) == 2:
+        other = by_backend[backends[1]]
+        report["postgres_redis_levels"] = [asdict(r) for r in other]
+        report["postgres_redis_vs_embedded"] = [
+            {
+                "calls": a.calls,
+                "cpu_ratio": round(b.cpu_s_per_audio_s / a.cpu_s_per_audio_s, 2),
+                "lag_p50_ratio": round(b.lag_p50_s / a.lag_p50_s, 2),
+                "rss_ratio": round(b.peak_rss_mib / a.peak_rss_mib, 2),
+            }
+            for a, b in zip(results, other, strict=True)
+        ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
@@ -222,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{r.calls:>5} {r.audio_s:>8.1f} {r.segments:>5} {r.utterances_shed:>5} {r.lag_p50_s:>7.2f}s "
                 f"{r.lag_p95_s:>7.2f}s {r.lag_max_s:>7.2f}s {r.cpu_s_per_audio_s:>13.3f} {r.peak_rss_mib:>6.0f} MiB"
+            )
+        for row in report.get("postgres_redis_vs_embedded", []):
+            print(
+                f"postgres+redis vs embedded at {row['calls']} call(s): CPU x{row['cpu_ratio']}, "
+                f"lag p50 x{row['lag_p50_ratio']}, RSS x{row['rss_ratio']}"
             )
         print(f"\nwritten to {args.out}")
     return 0

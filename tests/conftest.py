@@ -14,6 +14,7 @@ from features.corpus import Clip, read_labels, shared_data_dir
 from service.server import RunningServer, build_deps, create_server
 from service.session import SessionDeps
 from service.settings import Settings, load_settings
+from tests.engines import Postgres, Redis
 
 SHARED = shared_data_dir()
 needs_shared = pytest.mark.skipif(
@@ -72,3 +73,18 @@ def stub(address: str) -> Iterator[pb_grpc.CallMonitorStub]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL cluster for the whole run (make test installs Debian's postgresql)."""
+    server = Postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Redis]:
+    server = Redis()
+    yield server
+    server.stop()

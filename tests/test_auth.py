@@ -18,11 +18,11 @@ from callguard.v1 import callguard_pb2 as pb
 from service.auth import GRANTS, AccessRole, Authenticator, Permission, Unauthenticated, create_token
 from service.client import Connection, StreamOptions, connect, requests_for
 from service.errors import ConfigError
-from service.escalation.bus import AlertHub, InProcessBus
 from service.server import check_exposure, create_server
 from service.session import SessionDeps
 from service.storage import SqliteCallStore
 from tests.calls import conversation, pick
+from tests.servers import own_deps, own_server
 
 SERVICE = pb.DESCRIPTOR.services_by_name["CallMonitor"]
 
@@ -32,16 +32,12 @@ def secured(deps: SessionDeps, tmp_path_factory):
     """A second server sharing the loaded models, with auth required and its own database; and one token per role."""
     data_dir = tmp_path_factory.mktemp("secured")
     settings = deps.settings.replace(require_auth=True, data_dir=data_dir)
-    store = SqliteCallStore(settings.db_path)
-    own = SessionDeps(
-        settings, store, type(deps.audio)(settings.audio_dir), deps.transcriber, deps.pool, deps.vad_model,
-        deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()),
-    )  # fmt: skip
-    tokens = {role: create_token(store, role, f"test-{role.value}")[0] for role in AccessRole}
+    own = own_deps(deps, settings)
+    tokens = {role: create_token(own.store, role, f"test-{role.value}")[0] for role in AccessRole}
     running = create_server(settings, own)
     yield running, tokens, own
     running.stop(grace_s=5)
-    store.close()
+    own.store.close()
 
 
 def _stub(running, token: str = ""):
@@ -241,12 +237,7 @@ def test_tls_and_mtls(deps, tmp_path) -> None:
         tls_key_file=str(c["server.key"]),
         tls_client_ca_file=str(c["ca.pem"]),
     )
-    store = SqliteCallStore(settings.db_path)
-    own = SessionDeps(
-        settings, store, type(deps.audio)(settings.audio_dir), deps.transcriber, deps.pool, deps.vad_model,
-        deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()),
-    )  # fmt: skip
-    running = create_server(settings, own)
+    running, own = own_server(deps, settings)
     try:
         address = f"127.0.0.1:{running.port}"
         with_cert = Connection(address, "", str(c["ca.pem"]), str(c["client.pem"]), str(c["client.key"]))
@@ -261,4 +252,4 @@ def test_tls_and_mtls(deps, tmp_path) -> None:
             assert res.status == 200 and json.loads(res.read())["calls"] == []
     finally:
         running.stop(grace_s=2)
-        store.close()
+        own.store.close()

@@ -20,11 +20,9 @@ from callguard.v1 import callguard_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.client import StreamOptions, fetch_audio, requests_for, stream_call
-from service.escalation.bus import AlertHub, InProcessBus
-from service.server import create_server
 from service.session import SessionDeps
-from service.storage import SqliteCallStore
 from tests.calls import conversation, pick
+from tests.servers import own_server
 
 
 def _free_port() -> int:
@@ -121,13 +119,8 @@ def test_sigkill_mid_call_then_restart_and_resume(tmp_path, long_call) -> None:
 
 
 def _own_server(deps: SessionDeps, data_dir: Path):
-    settings = deps.settings.replace(data_dir=data_dir)
-    store = SqliteCallStore(settings.db_path)
-    own = SessionDeps(
-        settings, store, type(deps.audio)(settings.audio_dir), deps.transcriber, deps.pool, deps.vad_model,
-        deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()),
-    )  # fmt: skip
-    return create_server(settings, own), store
+    running, own = own_server(deps, deps.settings.replace(data_dir=data_dir))
+    return running, own.store
 
 
 def test_disk_full_keeps_what_was_acknowledged_and_the_server_recovers(deps, tmp_path, long_call) -> None:

@@ -108,17 +108,9 @@ def test_json_logs_carry_the_call_id(capsys) -> None:
 
 
 def test_admission_limit_refuses_with_a_retry_hint(deps, tmp_path, ravdess) -> None:
-    from service.escalation.bus import AlertHub, InProcessBus
-    from service.server import create_server
-    from service.session import SessionDeps
+    from tests.servers import own_server
 
-    settings = deps.settings.replace(max_concurrent_calls=1, data_dir=tmp_path)
-    store = SqliteCallStore(settings.db_path)
-    own = SessionDeps(
-        settings, store, type(deps.audio)(settings.audio_dir), deps.transcriber, deps.pool, deps.vad_model,
-        deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()),
-    )  # fmt: skip
-    running = create_server(settings, own)
+    running, own = own_server(deps, deps.settings.replace(max_concurrent_calls=1, data_dir=tmp_path))
     try:
         from service.client import StreamOptions, connect, requests_for
 
@@ -134,4 +126,4 @@ def test_admission_limit_refuses_with_a_retry_hint(deps, tmp_path, ravdess) -> N
         assert list(first)[-1].ended.status == pb.COMPLETED  # the admitted call is unaffected
     finally:
         running.stop(grace_s=5)
-        store.close()
+        own.store.close()

@@ -1,8 +1,11 @@
-"""SQLite call store and file audio store: migrations, CRUD, pagination, crash recovery, safe ids."""
+"""Call stores (every behaviour test runs on SQLite and on PostgreSQL) and the file audio store: migrations,
+CRUD, queries, pagination, crash recovery per instance, tokens, audit, safe ids."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+import uuid
 
 import pytest
 
@@ -13,6 +16,8 @@ from service.errors import CallExists, CallNotFound, InvalidInput
 from service.escalation.alerts import Alert, AlertStatus
 from service.escalation.policy import Level
 from service.storage import FileAudioStore, SqliteCallStore
+from service.storage.postgres_store import MIGRATIONS as PG_MIGRATIONS
+from service.storage.postgres_store import PostgresCallStore
 from service.storage.sqlite_store import MIGRATIONS
 from service.transcription.results import Segment, Word
 
@@ -25,14 +30,35 @@ def record(call_id: str, started_at: float) -> CallRecord:
     )
 
 
-@pytest.fixture()
-def store(tmp_path):
-    s = SqliteCallStore(tmp_path / "db" / "callguard.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    """The same tests against both engines; each gets a fresh database."""
+    if request.param == "sqlite":
+        s = SqliteCallStore(tmp_path / "db" / "callguard.db", owner="me")
+    else:
+        url = request.getfixturevalue("postgres").new_database(f"t_{uuid.uuid4().hex[:12]}")
+        s = PostgresCallStore(url, owner="me", pool_size=2)
     yield s
     s.close()
 
 
-def test_schema_is_migrated_and_in_wal_mode(tmp_path, store) -> None:
+def test_postgres_schema_is_migrated_once_by_instances_starting_together(postgres) -> None:
+    url = postgres.new_database(f"t_{uuid.uuid4().hex[:12]}")
+    import threading
+
+    stores: list[PostgresCallStore] = []
+    starts = [threading.Thread(target=lambda: stores.append(PostgresCallStore(url, pool_size=1))) for _ in range(3)]
+    for t in starts:
+        t.start()
+    for t in starts:
+        t.join()
+    assert [s.schema_version for s in stores] == [len(PG_MIGRATIONS)] * 3
+    for s in stores:
+        s.close()
+
+
+def test_schema_is_migrated_and_in_wal_mode(tmp_path) -> None:
+    store = SqliteCallStore(tmp_path / "db" / "callguard.db")
     assert store.schema_version == len(MIGRATIONS)
     db = sqlite3.connect(tmp_path / "db" / "callguard.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -127,6 +153,37 @@ def test_call_queries_filter_on_alerts_metadata_text_and_sort_by_peak_anger(stor
     assert seen == ["q0", "q2", "q1", "q3"]
 
 
+def test_tokens_audit_retention_and_resume(store) -> None:
+    from service.auth import AccessRole, create_token
+    from service.domain import AuditEntry
+
+    _, token = create_token(store, AccessRole.SUPERVISOR, "sup-1")
+    assert store.get_token(token.token_id) == token and [t.name for t in store.list_tokens()] == ["sup-1"]
+    assert store.revoke_token(token.token_id) and not store.revoke_token(token.token_id)
+    store.create_call(record("r1", 10.0))
+    store.finish_call("r1", status=CallStatus.INCOMPLETE, end_reason="x", audio_bytes=8, utterances_shed=0)
+    store.reopen_call("r1", audio_bytes=8)
+    assert store.get_call("r1").status is CallStatus.ACTIVE and store.calls_started_before(100.0) == []
+    store.finish_call("r1", status=CallStatus.COMPLETED, end_reason="", audio_bytes=8, utterances_shed=0)
+    store.save_alert(_alert("r1", "ANGER_SUSTAINED", Level.HIGH))
+    store.add_audit(AuditEntry(5.0, "qa", "qa", "listen", "r1", "console"))
+    assert store.calls_started_before(100.0) == ["r1"]
+    store.delete_call("r1")
+    with pytest.raises(CallNotFound):
+        store.get_call("r1")
+    assert store.list_alerts(call_id="r1") == [] and store.list_audit(call_id="r1")[0].action == "listen"
+
+
+def test_alert_versions_never_go_back(store) -> None:
+    store.create_call(record("v1", 1.0))
+    alert = _alert("v1", "ANGER_SUSTAINED", Level.MEDIUM)
+    store.save_alert(alert)
+    newer = dataclasses.replace(alert, level=Level.HIGH, version=2)
+    store.save_alert(newer)
+    store.save_alert(alert)  # a late writer with the old version
+    assert store.get_alert(alert.alert_id).level is Level.HIGH and store.get_alert("nope") is None
+
+
 def test_sql_metacharacters_are_data(store) -> None:
     evil = CallRecord("c-evil", 1.0, FMT, (Role.CUSTOMER,), "auto", {"queue": "'); DROP TABLE calls; --"})
     store.create_call(evil)
@@ -137,7 +194,11 @@ def test_recovery_marks_active_calls_incomplete_with_their_audio(store) -> None:
     store.create_call(record("live", 1.0))
     store.create_call(record("done", 2.0))
     store.finish_call("done", status=CallStatus.COMPLETED, end_reason="", audio_bytes=10, utterances_shed=0)
-    assert store.recover_interrupted({"live": 4000}) == ["live"]
+    other_owner, store.owner = store.owner, "another-instance"
+    store.create_call(record("theirs", 3.0))  # streaming on another instance sharing the database
+    store.owner = other_owner
+    assert store.recover_interrupted({"live": 4000}) == ["live"]  # never another instance's calls
+    assert store.get_call("theirs").status is CallStatus.ACTIVE
     rec = store.get_call("live")
     assert rec.status is CallStatus.INCOMPLETE and rec.audio_bytes == 4000 and "server stopped" in rec.end_reason
     assert store.get_call("done").status is CallStatus.COMPLETED

@@ -1,0 +1,152 @@
+"""Several service instances on real engines: PostgreSQL for calls, Redis for alert fan-out. Two
+`callguard serve` processes share one database, one Redis and one audio directory; calls stream into both,
+a supervisor on one instance sees every alert once, acknowledgements made on one are seen on the other, and
+QA lists and replays every call from either."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+from callguard.v1 import callguard_pb2 as pb
+from callguard.v1 import callguard_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.client import StreamOptions, fetch_audio, requests_for
+from service.domain import Role
+from service.escalation.alerts import Alert, AlertFilter
+from service.escalation.policy import Level
+from service.escalation.redis_bus import RedisBus
+from tests.engines import free_port
+from tests.test_escalation import _switch_call
+
+
+def _alert(call_id: str, version: int = 1) -> Alert:
+    return Alert(call_id, 0, Role.CUSTOMER, "ANGER_SUSTAINED", Level.HIGH, 1.0, 0.5, 1.0, "e", "a", version=version)
+
+
+def test_redis_bus_fans_out_across_instances_and_survives_a_dropped_connection(redis_server) -> None:
+    stream = f"test:{uuid.uuid4().hex}"
+    a, b = RedisBus(redis_server.url, stream=stream), RedisBus(redis_server.url, stream=stream)
+    try:
+        sub = b.subscribe(AlertFilter())
+        sent = time.monotonic()
+        a.publish(_alert("x1"))
+        got = sub.get(timeout_s=2)
+        assert got is not None and got.call_id == "x1" and time.monotonic() - sent < 1.0
+        # every client connection is cut (a Redis failover, a network blip); alerts raised meanwhile still arrive
+        redis.Redis.from_url(redis_server.url).client_kill_filter(_type="normal", skipme=True)
+        for n in range(3):
+            a.publish(_alert(f"gap-{n}"))
+        arrived = [sub.get(timeout_s=5) for _ in range(3)]
+        assert [x.call_id for x in arrived if x] == ["gap-0", "gap-1", "gap-2"]
+    finally:
+        a.close()
+        b.close()
+
+
+def _serve(env: dict, data_dir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port), "--http-port", "-1", "--data-dir",
+         str(data_dir)],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    with grpc.insecure_channel(address) as channel:
+        while time.monotonic() < deadline:
+            try:
+                health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if health.status == health_pb2.HealthCheckResponse.SERVING:
+                    return proc, address
+            except grpc.RpcError:
+                time.sleep(0.3)
+            assert proc.poll() is None, "an instance exited during start-up"
+    proc.kill()
+    raise RuntimeError("instance did not start")
+
+
+@pytest.fixture(scope="module")
+def two_instances(postgres, redis_server, tmp_path_factory):
+    shared = tmp_path_factory.mktemp("shared-audio")  # the audio directory both instances mount
+    env = {
+        "CALLGUARD_DATABASE_URL": postgres.new_database(f"two_{uuid.uuid4().hex[:8]}"),
+        "CALLGUARD_PUBSUB_URL": redis_server.url,
+    }
+    a = _serve({**env, "CALLGUARD_INSTANCE_ID": "instance-a"}, shared)
+    b = _serve({**env, "CALLGUARD_INSTANCE_ID": "instance-b"}, shared)
+    yield a[1], b[1]
+    for proc, _ in (a, b):
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_two_instances_share_calls_and_alerts(two_instances, ravdess) -> None:
+    address_a, address_b = two_instances
+    channel_a, channel_b = grpc.insecure_channel(address_a), grpc.insecure_channel(address_b)
+    stub_a, stub_b = pb_grpc.CallMonitorStub(channel_a), pb_grpc.CallMonitorStub(channel_b)
+    received: list[pb.Alert] = []
+    subscription = stub_b.SubscribeAlerts(pb.SubscribeAlertsRequest())  # the supervisor is on instance B
+
+    def listen() -> None:
+        try:
+            for alert in subscription:
+                received.append(alert)
+        except grpc.RpcError:
+            pass
+
+    threading.Thread(target=listen, daemon=True).start()
+    calls = {
+        "scale-a": (stub_a, _switch_call(ravdess, "ravdess_17", "angry", agent="ravdess_18")[0]),
+        "scale-b": (stub_b, _switch_call(ravdess, "ravdess_21", "angry", agent="ravdess_20")[0]),
+    }
+    raised: dict[str, list[pb.Alert]] = {}
+
+    def stream(call_id: str) -> None:
+        stub, call = calls[call_id]
+        options = StreamOptions(call_id=call_id, language="en", realtime=True, speed=4.0, metadata={"queue": "q"})
+        events = list(stub.StreamCall(requests_for(call.audio, options), timeout=600))
+        raised[call_id] = [e.escalation for e in events if e.WhichOneof("event") == "escalation"]
+
+    threads = [threading.Thread(target=stream, args=(call_id,)) for call_id in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    time.sleep(1.0)
+    assert raised["scale-a"] and raised["scale-b"], raised  # both calls escalated, each on its own instance
+    # the supervisor on B saw every alert of both instances, each version exactly once
+    seen = [(a.alert_id, a.version) for a in received]
+    assert len(seen) == len(set(seen))
+    expected = {(a.alert_id, a.version) for alerts in raised.values() for a in alerts}
+    assert expected <= set(seen), expected - set(seen)
+    # an acknowledgement made on A, for an alert raised on B, reaches B's subscriber and B's store view
+    target = raised["scale-b"][-1]
+    acked = stub_a.AcknowledgeAlert(pb.AcknowledgeAlertRequest(alert_id=target.alert_id, by="sup-on-a"))
+    assert acked.status == pb.ACKNOWLEDGED
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not any(
+        a.alert_id == target.alert_id and a.status == pb.ACKNOWLEDGED for a in received
+    ):
+        time.sleep(0.05)
+    assert any(a.alert_id == target.alert_id and a.acknowledged_by == "sup-on-a" for a in received)
+    stored = {a.alert_id: a for a in stub_b.GetCall(pb.GetCallRequest(call_id="scale-b")).alerts}
+    assert stored[target.alert_id].status == pb.ACKNOWLEDGED
+    # QA on either instance lists both calls and replays either call byte for byte
+    for stub in (stub_a, stub_b):
+        listed = {c.call_id for c in stub.ListCalls(pb.ListCallsRequest(queue="q")).calls}
+        assert listed == {"scale-a", "scale-b"}
+    _, audio = fetch_audio(stub_a, "scale-b")
+    assert audio == calls["scale-b"][1].audio.data
+    subscription.cancel()
+    channel_a.close()
+    channel_b.close()
