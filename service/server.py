@@ -18,7 +18,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 from callguard.v1 import callguard_pb2 as pb
-from callguard.v1 import callguard_pb2_grpc as pb_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -36,6 +35,7 @@ from service.storage import FileAudioStore, open_store
 from service.transcription.pool import TranscriptionPool
 from service.transcription.vad import SileroModel
 from service.transcription.whisper import Transcriber
+from service.undecodable import add_servicer
 from service.web.server import HttpServer
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ],
     )
-    pb_grpc.add_CallMonitorServicer_to_server(CallMonitorServicer(manager), server)
+    add_servicer(CallMonitorServicer(manager), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

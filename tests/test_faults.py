@@ -23,6 +23,7 @@ from service.client import StreamOptions, fetch_audio, requests_for, stream_call
 from service.session import SessionDeps
 from tests.calls import conversation, pick
 from tests.servers import own_server
+from tests.test_escalation import _switch_call
 
 
 def _free_port() -> int:
@@ -65,24 +66,28 @@ def long_call(ravdess):
     )
 
 
-def test_sigkill_mid_call_then_restart_and_resume(tmp_path, long_call) -> None:
+def test_sigkill_mid_call_then_restart_and_resume(tmp_path, ravdess) -> None:
     port = _free_port()
     address = f"127.0.0.1:{port}"
     proc = _serve(tmp_path, port)
     acked: list[int] = []
-    sent = long_call.audio.data
+    raised: list[pb.Alert] = []
+    angry, _ = _switch_call(ravdess, "ravdess_17", "angry", agent="ravdess_18")
+    sent = angry.audio.data
     options = StreamOptions(call_id="fault-kill", language="en", realtime=True, speed=4.0)
     killed = threading.Event()
 
     def stream() -> None:
+        """Killed right after the first alert arrives: mid-call, with an alert and acknowledged audio."""
         try:
             with grpc.insecure_channel(address) as ch:
-                for e in pb_grpc.CallMonitorStub(ch).StreamCall(requests_for(long_call.audio, options)):
+                for e in pb_grpc.CallMonitorStub(ch).StreamCall(requests_for(angry.audio, options)):
                     if e.WhichOneof("event") == "progress":
                         acked.append(e.progress.bytes_stored)
-                        if len(acked) == 6:
-                            proc.send_signal(signal.SIGKILL)
-                            killed.set()
+                    elif e.WhichOneof("event") == "escalation" and not killed.is_set():
+                        raised.append(e.escalation)
+                        proc.send_signal(signal.SIGKILL)
+                        killed.set()
         except grpc.RpcError:
             pass  # the server died under it
 
@@ -94,13 +99,15 @@ def test_sigkill_mid_call_then_restart_and_resume(tmp_path, long_call) -> None:
     try:
         with grpc.insecure_channel(address) as ch:
             stub = pb_grpc.CallMonitorStub(ch)
-            summary = stub.GetCall(pb.GetCallRequest(call_id="fault-kill")).summary
+            before = stub.GetCall(pb.GetCallRequest(call_id="fault-kill"))
+            summary = before.summary
             assert summary.status == pb.INCOMPLETE and "server stopped" in summary.end_reason
+            assert raised[0].alert_id in {a.alert_id for a in before.alerts}  # the alert raised before the kill
             _, stored = fetch_audio(stub, "fault-kill")
             assert len(stored) >= max(acked) and stored == sent[: len(stored)]  # every acknowledged byte, exactly
             # the gateway resumes the call with the same id and sends the rest
             resume = StreamOptions(call_id="fault-kill", language="en", resume=True)
-            events = list(stream_call(stub, long_call.audio, resume, timeout_s=300))
+            events = list(stream_call(stub, angry.audio, resume, timeout_s=300))
             accepted = events[0].accepted
             assert accepted.resumed_from_s == pytest.approx(len(stored) // 2 / 8000, abs=1e-3)
             assert events[-1].ended.status == pb.COMPLETED
@@ -111,7 +118,7 @@ def test_sigkill_mid_call_then_restart_and_resume(tmp_path, long_call) -> None:
             late = [s for s in call.segments if s.start_s > accepted.resumed_from_s]
             assert late and all(s.end_s <= len(sent) / 2 / 8000 + 0.5 for s in late)  # times continue the call
             with pytest.raises(grpc.RpcError) as again:  # a completed call cannot be resumed
-                list(stream_call(stub, long_call.audio, resume, timeout_s=30))
+                list(stream_call(stub, angry.audio, resume, timeout_s=30))
             assert again.value.code() == grpc.StatusCode.ALREADY_EXISTS
     finally:
         proc.terminate()

@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 
 import grpc
+import pytest
 from callguard.v1 import callguard_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
@@ -156,3 +157,48 @@ def test_http_api_fuzz(server, call_id: str, params: dict, range_header: str | N
     ]:
         status = _get(base, path, headers if path.endswith("audio.wav") else None)
         assert status in ok, (path, status)
+
+
+def _raw(address: str, method: str, kind: str):  # type: ignore[no-untyped-def]
+    """A call that sends bytes as they are (to send what no protobuf library would write)."""
+    channel = grpc.insecure_channel(address)
+    make = (
+        channel.stream_stream if kind == "stream" else channel.unary_unary if kind == "unary" else channel.unary_stream
+    )
+    return channel, make(f"/callguard.v1.CallMonitor/{method}", request_serializer=lambda b: b,
+                         response_deserializer=lambda b: b)  # fmt: skip
+
+
+@FUZZ
+@given(junk=st.binary(min_size=1, max_size=40).filter(lambda b: not _is_utf8(b)))
+def test_invalid_utf8_in_string_fields_is_invalid_argument(address, stub, junk: bytes) -> None:
+    def field(number: int, payload: bytes) -> bytes:  # a length-delimited protobuf field
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    requests = {
+        ("StreamCall", "stream"): field(1, field(1, junk)),  # StreamCallRequest.config.call_id
+        ("ListCalls", "unary"): field(11, junk),  # ListCallsRequest.text
+        ("GetCall", "unary"): field(1, junk),  # GetCallRequest.call_id
+        ("SubscribeAlerts", "server-stream"): field(2, junk),  # SubscribeAlertsRequest.queue
+        ("AcknowledgeAlert", "unary"): field(2, junk),  # AcknowledgeAlertRequest.by
+    }
+    for (method, kind), body in requests.items():
+        channel, call = _raw(address, method, kind)
+        try:
+            with pytest.raises(grpc.RpcError) as err:
+                result = call(iter([body]), timeout=10) if kind == "stream" else call(body, timeout=10)
+                if kind != "unary":
+                    list(result)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, err.value)
+            assert "UTF-8" in err.value.details()
+        finally:
+            channel.close()
+    stub.ListCalls(pb.ListCallsRequest(), timeout=10)  # and the server goes on
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
