@@ -91,6 +91,10 @@ class SessionDeps:
         )
 
 
+MAX_PENDING_EVENTS = 2000  # events waiting for a slow client (about 10 minutes of emotion updates)
+_DROPPABLE = (ev.EmotionUpdate, ev.Progress, ev.InterimTranscript)
+
+
 class _Channel:
     """Per-channel analysis state; touched by the analysis thread, plus `language` by workers."""
 
@@ -260,6 +264,13 @@ class CallSession:
         return self._ended.wait(timeout_s)
 
     def _emit(self, event: ev.Event | ev.Failed) -> None:
+        """Queue an event for the client. A client that stops reading while still sending audio would grow
+        this queue for as long as the call lasts, so beyond MAX_PENDING_EVENTS the replaceable events
+        (emotion updates, progress, interim text) are dropped; transcripts, alerts and the end never are.
+        (Offline analysis reads every event at the end, so it keeps them all.)"""
+        if not self._offline and isinstance(event, _DROPPABLE) and self._events.qsize() >= MAX_PENDING_EVENTS:
+            metrics.SHED.labels("client_events").inc()
+            return
         self._events.put(ev.Stamped(self.call_time_s, event))
 
     # ---- analysis thread ---------------------------------------------------------------------------

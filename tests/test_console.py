@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 from pathlib import Path
 
@@ -147,3 +148,32 @@ def test_supervisor_and_qa_flow_in_the_browser(page: Page, server, stub, ravdess
     page.click("#play")
     expect(page.locator("#emotion-chart canvas")).to_be_visible()
     _shot(page, "call")
+
+
+def test_console_signs_in_with_a_token_when_auth_is_required(browser: Browser, deps, tmp_path) -> None:
+    from service.auth import AccessRole, create_token
+    from tests.servers import own_server
+
+    running, mine = own_server(deps, deps.settings.replace(require_auth=True, data_dir=tmp_path))
+    try:
+        token, _ = create_token(mine.store, AccessRole.SUPERVISOR, "sup-kim")
+        context = browser.new_context()
+        page = context.new_page()
+        base = f"http://127.0.0.1:{running.http_port}"
+        page.goto(base + "/")
+        box = page.locator("#signin")
+        expect(box.locator("#token")).to_be_visible()  # the API said 401: the page asks for a token
+        box.locator("#token").fill("cg_wrong_token")
+        box.locator("#signin-btn").click()
+        expect(box.locator("#token")).to_have_attribute("placeholder", re.compile("not valid"))
+        box.locator("#token").fill(token)
+        box.locator("#signin-btn").click()
+        expect(box).to_contain_text("sup-kim (supervisor)")
+        expect(page.locator("#me")).to_have_value("sup-kim")
+        expect(page.locator("#call-count")).to_have_text("(0)")  # the live board loads now
+        page.goto(base + "/calls")  # a supervisor may not list stored calls
+        expect(page.locator("#list tbody")).to_contain_text("may not list stored calls")
+        context.close()
+    finally:
+        running.stop(grace_s=2)
+        mine.store.close()

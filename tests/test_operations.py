@@ -127,3 +127,31 @@ def test_admission_limit_refuses_with_a_retry_hint(deps, tmp_path, ravdess) -> N
     finally:
         running.stop(grace_s=5)
         own.store.close()
+
+
+def test_a_client_that_stops_reading_cannot_grow_its_event_queue(deps, tmp_path, ravdess, monkeypatch) -> None:
+    from service import convert, session
+    from service import events as ev
+    from service.client import StreamOptions, config_for
+    from tests.servers import own_deps
+
+    monkeypatch.setattr(session, "MAX_PENDING_EVENTS", 20)
+    mine = own_deps(deps, deps.settings.replace(data_dir=tmp_path))
+    clips = pick(ravdess, speaker="ravdess_22", emotion="neutral", n=4)
+    call = conversation([(i % 2, c) for i, c in enumerate(clips)])
+    spec = convert.call_spec(config_for(call.audio, StreamOptions(language="en")), call_id="slow-reader",
+                             allowed_languages=("en",))  # fmt: skip
+    live = session.CallSession(spec, mine, on_done=lambda _: None)
+    step = call.audio.format.bytes_per_second // 50
+    for offset in range(0, len(call.audio.data), step):  # the client sends everything and reads nothing
+        live.ingest(call.audio.data[offset : offset + step])
+    live.end_input(CallStatus.COMPLETED)
+    assert live.wait_ended(timeout_s=120)
+    queued = []
+    while (stamped := live.next_event(timeout_s=0.1)) is not None:
+        queued.append(stamped.event)
+    kinds = [type(e).__name__ for e in queued]
+    assert kinds.count("EmotionUpdate") + kinds.count("Progress") <= 20  # bounded
+    assert "FinalTranscript" in kinds and isinstance(queued[-1], ev.Ended)  # what matters still arrives
+    assert len(mine.store.emotions("slow-reader")) > kinds.count("EmotionUpdate")  # all stored anyway
+    mine.store.close()
