@@ -64,11 +64,11 @@ class Postgres:
 class Redis:
     """redis-server on a free loopback port, nothing persisted."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("Redis is not installed: `make engines` installs Debian's redis-server")
-        self.port = free_port()
+        self.port = port or free_port()
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,

@@ -25,7 +25,7 @@ from service.domain import Role
 from service.escalation.alerts import Alert, AlertFilter
 from service.escalation.policy import Level
 from service.escalation.redis_bus import RedisBus
-from tests.engines import free_port
+from tests.engines import Redis, free_port
 from tests.test_escalation import _switch_call
 
 
@@ -51,6 +51,24 @@ def test_redis_bus_fans_out_across_instances_and_survives_a_dropped_connection(r
     finally:
         a.close()
         b.close()
+
+
+def test_alerts_raised_while_redis_is_down_reach_every_instance_when_it_is_back() -> None:
+    server = Redis()
+    a, b = RedisBus(server.url), RedisBus(server.url)
+    try:
+        here, there = a.subscribe(AlertFilter()), b.subscribe(AlertFilter())
+        server.stop()  # Redis goes away
+        a.publish(_alert("during-outage"))
+        got = here.get(timeout_s=1)
+        assert got is not None and got.call_id == "during-outage"  # this instance's supervisors: at once
+        server = Redis(port=server.port)  # Redis is back (empty: nothing was persisted)
+        late = there.get(timeout_s=10)
+        assert late is not None and late.call_id == "during-outage"  # the other instance's: when it is back
+    finally:
+        a.close()
+        b.close()
+        server.stop()
 
 
 def _serve(env: dict, data_dir: Path) -> tuple[subprocess.Popen, str]:

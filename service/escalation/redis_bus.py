@@ -7,6 +7,7 @@ keeps the last `max_len` alerts)."""
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
@@ -33,13 +34,36 @@ class RedisBus:
         self._local = InProcessBus(max_queue)
         newest = self._redis.xrevrange(stream, count=1)
         self._last_id = newest[0][0] if newest else b"0-0"  # alerts from before this instance started: in the store
+        self._pending: collections.deque[str] = collections.deque(maxlen=max_len)
+        self._pending_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="redis-alerts", daemon=True)
         self._thread.start()
 
     def publish(self, alert: Alert) -> None:
+        """Append to the stream; while Redis is unreachable, deliver to this instance's subscribers at once and
+        keep the alert for the other instances until Redis is back (the reader thread retries)."""
         body = json.dumps(alert_to_json(alert), ensure_ascii=False)
+        with self._pending_lock:
+            if not self._pending:
+                try:
+                    self._append(body)
+                    return
+                except redis.RedisError as exc:
+                    log.warning(
+                        "alert %s: Redis unavailable (%s); other instances get it when it is back", alert.alert_id, exc
+                    )
+            self._pending.append(body)
+        self._local.publish(alert)
+
+    def _append(self, body: str) -> None:
         self._redis.xadd(self._stream, {"alert": body}, maxlen=self._max_len, approximate=True)
+
+    def _flush_pending(self) -> None:
+        with self._pending_lock:
+            while self._pending:
+                self._append(self._pending[0])  # raises while Redis is still away: kept for the next try
+                self._pending.popleft()
 
     def subscribe(self, alert_filter: AlertFilter) -> Subscription:
         return self._local.subscribe(alert_filter)
@@ -53,6 +77,7 @@ class RedisBus:
     def _read(self) -> None:
         while not self._stop.is_set():
             try:
+                self._flush_pending()
                 batches = self._redis.xread({self._stream: self._last_id}, block=500, count=100)
             except redis.RedisError as exc:
                 log.warning("alert stream: %s; reconnecting from entry %s", exc, self._last_id)
