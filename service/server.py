@@ -194,6 +194,9 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
 
 
 def serve(settings: Settings) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before "listening": a signal right after it must not kill us
+        signal.signal(sig, lambda *_: stop.set())
     running = create_server(settings)
     log.info(
         "Callguard listening on %s:%d (gRPC, health, reflection); data in %s",
@@ -203,9 +206,6 @@ def serve(settings: Settings) -> None:
     )
     if running.http_port is not None:
         log.info("web console: http://%s:%d/ (API docs at /docs)", settings.host, running.http_port)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(timeout=0.5):  # a bare wait() is not woken by signals on every platform
         pass
     log.info("shutting down: finishing calls in progress")
