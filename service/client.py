@@ -44,18 +44,10 @@ class Connection:
     tls_key_file: str = ""
 
 
-class _BearerToken(grpc.AuthMetadataPlugin):
-    def __init__(self, token: str) -> None:
-        self._metadata = (("authorization", f"Bearer {token}"),)
-
-    def __call__(self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback) -> None:
-        callback(self._metadata, None)
-
-
 class _TokenInterceptor(
     grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor, grpc.StreamStreamClientInterceptor
 ):
-    """Adds the token to every call on a plaintext channel (gRPC only attaches call credentials over TLS)."""
+    """Adds the token to every call (an interceptor, not call credentials: those gRPC only sends over TLS)."""
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -78,10 +70,9 @@ def open_channel(conn: Connection) -> grpc.Channel:
     if conn.tls_ca_file or conn.tls_cert_file:
         read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
         creds = grpc.ssl_channel_credentials(read(conn.tls_ca_file), read(conn.tls_key_file), read(conn.tls_cert_file))
-        if conn.token:
-            creds = grpc.composite_channel_credentials(creds, grpc.metadata_call_credentials(_BearerToken(conn.token)))
-        return grpc.secure_channel(conn.server, creds)
-    channel = grpc.insecure_channel(conn.server)
+        channel = grpc.secure_channel(conn.server, creds)
+    else:
+        channel = grpc.insecure_channel(conn.server)
     return grpc.intercept_channel(channel, _TokenInterceptor(conn.token)) if conn.token else channel
 
 

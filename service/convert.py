@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from callguard.v1 import callguard_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -52,7 +54,7 @@ def call_spec(config: pb.CallConfig, *, call_id: str, allowed_languages: tuple[s
         unknown = [r for r in config.channel_roles if r not in _ROLES]
         if unknown:
             raise InvalidInput(f"channel_roles contains {unknown[0]}: use CUSTOMER (1) or AGENT (2)")
-        roles = tuple(_ROLES[r] for r in config.channel_roles)
+        roles = roles_from_pb(config.channel_roles)
     else:
         roles = default_roles(fmt.channel_count)
     return CallSpec(
@@ -65,6 +67,10 @@ def call_spec(config: pb.CallConfig, *, call_id: str, allowed_languages: tuple[s
         interim_results=config.interim_results,
         resume=config.resume,
     )
+
+
+def roles_from_pb(roles: Iterable[int]) -> tuple[Role, ...]:
+    return tuple(_ROLES[r] for r in roles)
 
 
 def status_from_pb(status: int) -> CallStatus | None:

@@ -86,9 +86,12 @@ class Queries:
         who_text = f"{who.name} ({who.token_id})" if who.token_id else who.name
         self._deps.store.add_audit(AuditEntry(time.time(), who_text, who.role.value, action, call_id, detail))
 
-    def emotions(self, call_id: str, *, since_s: float | None = None) -> list[pb.EmotionUpdate]:
+    def emotions(
+        self, call_id: str, *, since_s: float | None = None, summary: pb.CallSummary | None = None
+    ) -> list[pb.EmotionUpdate]:
+        """A call's estimates; pass its `summary` if you have it, to spare reading the call again."""
         store = self._deps.store
-        roles = store.get_call(call_id).roles
+        roles = convert.roles_from_pb(summary.channel_roles) if summary else store.get_call(call_id).roles
         return [convert.emotion_pb(ch, roles[ch], e) for ch, e in store.emotions(call_id, since_s=since_s)]
 
     def alerts(self, *, call_id: str = "", open_only: bool = False) -> list[pb.Alert]:

@@ -30,7 +30,7 @@ from service.errors import (
 from service.escalation.bus import AlertNotFound, AlreadyAcknowledged
 from service.queries import Queries
 from service.session import CallSession
-from service.undecodable import Undecodable
+from service.undecodable import require_decoded
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +68,13 @@ def abort(context: grpc.ServicerContext, error: CallguardError) -> None:
     context.abort(status_for(error), str(error))
 
 
-def _decodable(request: object) -> None:
-    if isinstance(request, Undecodable):
-        raise InvalidInput(
-            f"the request is not a valid protobuf message ({request.error}); string fields must be valid UTF-8"
-        )
-
-
 def _grpc_errors(method: Callable) -> Callable:
     """Turn domain errors into their status; anything unexpected into INTERNAL with a logged traceback."""
 
     @functools.wraps(method)
     def wrapper(self: CallMonitorServicer, request: object, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
         try:
-            _decodable(request)
+            require_decoded(request)
             return method(self, request, context)
         except CallguardError as error:
             abort(context, error)
@@ -135,7 +128,7 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
 
     def _open(self, request_iterator: Iterator[pb.StreamCallRequest]) -> CallSession:
         first = next(request_iterator, None)
-        _decodable(first)
+        require_decoded(first)
         if first is None:
             raise InvalidInput("the stream closed before its CallConfig; send a config as the first message")
         if first.WhichOneof("request") != "config":
@@ -154,7 +147,7 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
         """Runs in its own thread so storing audio never waits for the client to read events."""
         try:
             for request in request_iterator:
-                _decodable(request)
+                require_decoded(request)
                 kind = request.WhichOneof("request")
                 if kind == "config":
                     raise InvalidInput("a second CallConfig was sent; a stream carries exactly one call")
@@ -198,7 +191,7 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
     # ---- supervisors ---------------------------------------------------------------------------------
     def SubscribeAlerts(self, request: pb.SubscribeAlertsRequest, context: grpc.ServicerContext):
         try:
-            _decodable(request)
+            require_decoded(request)
             self._allow(context, Permission.ALERTS)
             alert_filter = convert.alert_filter(request)
         except CallguardError as error:

@@ -457,16 +457,8 @@ class CallSession:
                 unfinished,
             )
         stored = self._writer.close()
-        try:
-            self._deps.store.finish_call(
-                self.spec.call_id,
-                status=status,
-                end_reason=reason,
-                audio_bytes=stored,
-                utterances_shed=self._shed,
-            )
-        except Exception:  # e.g. the disk is full: the audio file has the bytes; restart recovery marks the row
-            log.exception("call %s: could not record the end of the call in the database", self.spec.call_id)
+        # If this write fails (a full disk), the audio file still has the bytes and restart recovery marks the row.
+        self._store("finish_call", status=status, end_reason=reason, audio_bytes=stored, utterances_shed=self._shed)
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
         self._deps.alerts.forget_call(self.spec.call_id)
         metrics.CALLS_ACTIVE.dec()

@@ -10,6 +10,8 @@ import grpc
 from callguard.v1 import callguard_pb2_grpc as pb_grpc
 from google.protobuf.message import DecodeError
 
+from service.errors import InvalidInput
+
 
 class Undecodable:
     """Stands in for a request that failed to parse; the servicer turns it into InvalidInput."""
@@ -19,6 +21,14 @@ class Undecodable:
 
     def WhichOneof(self, _name: str) -> str:
         return "undecodable"
+
+
+def require_decoded(request: object) -> None:
+    """Raise InvalidInput if `request` is a stand-in for bytes that did not parse."""
+    if isinstance(request, Undecodable):
+        raise InvalidInput(
+            f"the request is not a valid protobuf message ({request.error}); string fields must be valid UTF-8"
+        )
 
 
 def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:

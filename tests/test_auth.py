@@ -242,6 +242,10 @@ def test_tls_and_mtls(deps, tmp_path) -> None:
         address = f"127.0.0.1:{running.port}"
         with_cert = Connection(address, "", str(c["ca.pem"]), str(c["client.pem"]), str(c["client.key"]))
         assert connect(with_cert).ListCalls(pb.ListCallsRequest(), timeout=10).calls == []
+        forged = Connection(address, "cg_0000_forged", str(c["ca.pem"]), str(c["client.pem"]), str(c["client.key"]))
+        with pytest.raises(grpc.RpcError) as checked:  # the token travels over TLS too (and is checked)
+            connect(forged).ListCalls(pb.ListCallsRequest(), timeout=10)
+        assert checked.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as no_cert:  # mTLS: a gateway without a certificate is turned away
             connect(Connection(address, "", str(c["ca.pem"]))).ListCalls(pb.ListCallsRequest(), timeout=10)
         assert no_cert.value.code() == grpc.StatusCode.UNAVAILABLE

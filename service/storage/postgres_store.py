@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from service.storage.sql_store import Dialect, Fetched, SqlCallStore
+from service.storage.sql_store import Dialect, Fetched, SqlCallStore, statements
 
 POSTGRES = Dialect(
     json_field="({col}::jsonb ->> '{key}')",
@@ -144,9 +144,8 @@ class PostgresCallStore(SqlCallStore):
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             version = conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()["v"]
             for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in statements(script):
+                    conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [target])
 
     def close(self) -> None:

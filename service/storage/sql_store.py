@@ -31,6 +31,11 @@ class Dialect:
     greatest: str  # the larger of two numbers
 
 
+def statements(script: str) -> list[str]:
+    """The statements of a migration script (our scripts have no `;` inside literals)."""
+    return [s for s in script.split(";") if s.strip()]
+
+
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching `text` literally anywhere (with ESCAPE '\\')."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

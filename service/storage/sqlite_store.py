@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from service.storage.sql_store import Dialect, Fetched, SqlCallStore
+from service.storage.sql_store import Dialect, Fetched, SqlCallStore, statements
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry: append a new one.
 MIGRATIONS: list[str] = [
@@ -145,9 +145,8 @@ class SqliteCallStore(SqlCallStore):
         for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                for statement in statements(script):
+                    self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {target}")
                 self._db.execute("COMMIT")
             except Exception:

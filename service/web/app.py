@@ -264,7 +264,7 @@ def create_app(
         calls = []
         for summary in active.calls:
             since = max(0.0, summary.duration_s - SPARKLINE_S)
-            recent = queries.emotions(summary.call_id, since_s=since)
+            recent = queries.emotions(summary.call_id, since_s=since, summary=summary)
             channels: dict[int, dict[str, Any]] = {}
             for e in recent:
                 ch = channels.setdefault(
@@ -362,7 +362,7 @@ def create_app(
         if not 10 <= max_points <= MAX_POINTS:
             raise InvalidInput(f"max_points must be 10-{MAX_POINTS}")
         summary = queries.summary(call_id)
-        tracks = timeline(list(queries.emotions(call_id)), max_points)
+        tracks = timeline(queries.emotions(call_id, summary=summary), max_points)
         # Plain lists of numbers: JSONResponse skips FastAPI's per-item encoder (slow on long calls).
         return JSONResponse(
             {"call_id": call_id, "duration_s": summary.duration_s, "tracks": [t.__dict__ for t in tracks]}
@@ -379,20 +379,20 @@ def create_app(
         f: Annotated[CallFilter, Depends()],
         call_id: Annotated[str, Query(description="just this call (the other filters are then ignored)")] = "",
     ) -> StreamingResponse:
+        def call_rows(summary: pb.CallSummary) -> str:
+            queries.audit(who, "export", summary.call_id, "console CSV")
+            return analysis.csv_text(analysis.rows(summary, queries.alerts(call_id=summary.call_id)), header=False)
+
         def lines() -> Iterator[str]:
             yield analysis.csv_text([], header=True)
-            if call_id:
-                queries.audit(who, "export", call_id, "console CSV")
-                yield analysis.csv_text(analysis.rows(one_call, queries.alerts(call_id=call_id)), header=False)
+            if one_call is not None:
+                yield call_rows(one_call)
                 return
             token, seen = "", 0
             while seen < CSV_MAX_CALLS:
                 page = queries.list_calls(f.request(MAX_PAGE_SIZE, token))
                 for summary in page.calls:
-                    queries.audit(who, "export", summary.call_id, "console CSV")
-                    yield analysis.csv_text(
-                        analysis.rows(summary, queries.alerts(call_id=summary.call_id)), header=False
-                    )
+                    yield call_rows(summary)
                 seen += len(page.calls)
                 token = page.next_page_token
                 if not token:
