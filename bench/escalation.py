@@ -11,6 +11,8 @@ with the agent channel silent, are streamed at real-time pace and at the same ti
 serve` process while one supervisor client holds `SubscribeAlerts` open. For each first anger alert it
 measures the wall-clock delay from sending the switch to the subscriber receiving it, and from the policy's
 decision (the alert's `updated_at`) to the subscriber receiving it.
+Beside the default policy, a sweep of the anger rule's MEDIUM line over the same estimates shows how far
+a looser line moves the delay and what it costs in false alerts on calm speech.
 Writes bench/results/escalation.json.
 
     python -m bench.escalation [--live-calls 6]
@@ -62,19 +64,54 @@ def customer_channel(clips: list[Clip]) -> tuple[np.ndarray, list[float], float]
     return (audio * (0.7 / max(1e-6, float(np.abs(audio).max())))).astype(np.float32), starts, speech_s
 
 
-def run_call(model: EmotionModel, vad_model: SileroModel, audio: np.ndarray) -> list[tuple[float, str, Level]]:
-    """(call time raised, reason, level) for every alert raised or upgraded."""
+def run_call(
+    model: EmotionModel, vad_model: SileroModel, audio: np.ndarray
+) -> tuple[list[tuple[float, str, Level]], list[tuple[float, float]]]:
+    """(call time raised, reason, level) for every alert raised or upgraded, and (call time, anger) of
+    every estimate."""
     vad, resampler = UtteranceSegmenter(vad_model), StreamResampler(RATE)
     channel = ChannelEmotion(model, RATE, EmotionOptions())
     detector = EscalationDetector("bench", load_policy(DEFAULT_POLICY_FILE))
-    out = []
+    out, trace = [], []
     frame = RATE // 50
     for i in range(0, len(audio), frame):
         chunk = audio[i : i + frame]
         vad.push(resampler.push(chunk))
         for estimate in channel.push(chunk, vad.speech_s):
+            trace.append((estimate.end_s, estimate.anger))
             out += [(a.t_s, a.reason, a.level) for a in detector.on_emotion(0, Role.CUSTOMER, estimate)]
-    return out
+    return out, trace
+
+
+SWEEP = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
+
+
+def threshold_sweep(
+    angry: list[tuple[list[tuple[float, float]], float]], calm: list[list[tuple[float, float]]]
+) -> list:
+    """What the anger rule's MEDIUM line could buy: for each threshold, a rule that alerts at the first
+    estimate at or above it (1 s of speech, the default's sustain) on the same calls. `angry`: (trace,
+    switch call time) per angry call; `calm`: traces of calm speech only (calm calls, the calm part of the
+    angry calls, whole sad calls: none of it should raise anger). Shows whether the delay goal is a matter
+    of policy or of the model's scores."""
+    rows = []
+    for line in SWEEP:
+        delays = []
+        for trace, switch_s in angry:
+            hit = next((t for t, anger in trace if t > switch_s and anger >= line), None)
+            if hit is not None:
+                delays.append(hit - switch_s)
+        false_calls = sum(any(anger >= line for _, anger in trace) for trace in calm)
+        rows.append(
+            {
+                "threshold": line,
+                "angry_calls_alerted": len(delays),
+                "alerted_within_8_s": sum(d <= 8.0 for d in delays),
+                "switch_to_alert_s": {"p50": pct(delays, 50), "p95": pct(delays, 95)},
+                "calm_stretches_with_false_alert": false_calls,
+            }
+        )
+    return rows
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -167,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     speakers = sorted({c.speaker for c in clips})
     angry_alerted, angry_high, sad_alerted, delays, delays_high = 0, 0, 0, [], []
     false_alerts, false_high, calm_speech_s, per_speaker = 0, 0, 0.0, []
+    sweep_angry: list[tuple[list[tuple[float, float]], float]] = []
+    sweep_calm: list[list[tuple[float, float]]] = []
     live_every = max(1, len(speakers) // args.live_calls) if args.live_calls else 0
     live_calls: list[tuple[str, np.ndarray, float]] = []
     started = time.monotonic()
@@ -180,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             switch_s = starts[10]
             if target == "angry" and live_every and (n - 1) % live_every == 0 and len(live_calls) < args.live_calls:
                 live_calls.append((speaker, audio, switch_s))
-            alerts = run_call(model, vad_model, audio)
+            alerts, trace = run_call(model, vad_model, audio)
+            sweep_calm.append([(t, a) for t, a in trace if t <= switch_s] if target == "angry" else trace)
+            if target == "angry":
+                sweep_angry.append((trace, switch_s))
             before = [a for a in alerts if a[0] < switch_s]
             false_alerts += len({a[1] for a in before})
             false_high += any(a[2] is Level.HIGH for a in before)
@@ -198,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             elif target == "sad" and hits:
                 sad_alerted += 1
         audio, _, speech_s = customer_channel(calm[:20])
-        alerts = run_call(model, vad_model, audio)
+        alerts, trace = run_call(model, vad_model, audio)
+        sweep_calm.append(trace)
         false_alerts += len({a[1] for a in alerts})
         false_high += any(a[2] is Level.HIGH for a in alerts)
         calm_speech_s += speech_s
@@ -218,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "false_alerts_per_hour_calm_speech": round(false_alerts / hours, 2),
         "false_high_alerts_per_hour_calm_speech": round(false_high / hours, 2),
         "live": live,
+        "anger_threshold_sweep": threshold_sweep(sweep_angry, sweep_calm),
         "per_speaker": per_speaker,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
@@ -232,6 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         f"/h of calm speech (HIGH {result['false_high_alerts_per_hour_calm_speech']}/h, {hours:.2f} h); "
         f"written to {RESULTS / 'escalation.json'}"
     )
+    print(
+        f"\nthe anger rule's MEDIUM line, on the same {len(speakers)} angry calls and {len(sweep_calm)} calm stretches:"
+    )
+    print("  line  alerted  within 8 s  p50 s  p95 s  calm stretches alerted")
+    for row in result["anger_threshold_sweep"]:
+        d = row["switch_to_alert_s"]
+        print(
+            f"  {row['threshold']:.2f}  {row['angry_calls_alerted']:>7}  {row['alerted_within_8_s']:>10}  {d['p50']!s:>5}"
+            f"  {d['p95']!s:>5}  {row['calm_stretches_with_false_alert']:>22}"
+        )
     if live:
         print(
             f"live, {live['calls']} calls at real-time pace: {live['calls_alerted']} alerted; switch->subscriber "
