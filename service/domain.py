@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from service.audio.formats import AudioFormat
@@ -119,6 +120,14 @@ class CallOrder(enum.Enum):
     PEAK_ANGER = "PEAK_ANGER"  # by the highest anger estimate of any speaker, highest first
 
 
+AGENT_KEYS = ("agent", "agent_id")  # metadata keys that name the agent, the first one set wins
+
+
+def agent_of(metadata: Mapping[str, str]) -> str:
+    """The call's agent from its metadata: gateways send `agent` or `agent_id`; both filter and display."""
+    return next((metadata[k] for k in AGENT_KEYS if metadata.get(k)), "")
+
+
 @dataclass(frozen=True)
 class CallQuery:
     """Which stored calls QA wants to see; every field narrows the list (defaults: all calls, newest first).
@@ -129,7 +138,7 @@ class CallQuery:
     started_to: float | None = None  # unix seconds, exclusive
     min_alert_level: int = 0  # 1-3: only calls with an alert at this level or above
     reason: str = ""  # only calls with an alert for this reason code
-    agent: str = ""  # metadata["agent"]
+    agent: str = ""  # metadata["agent"] or metadata["agent_id"] (AGENT_KEYS)
     queue: str = ""  # metadata["queue"]
     unacknowledged_only: bool = False  # only calls with an alert still open
     text: str = ""  # in the call id, a metadata value or the transcript (case-insensitive substring)

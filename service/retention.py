@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 
+from service.errors import CallNotFound
 from service.storage.audio_files import AudioStore
 from service.storage.base import CallStore
 
@@ -22,14 +23,15 @@ def purge(store: CallStore, audio: AudioStore, *, older_than_days: float, now: f
     if older_than_days <= 0:
         raise ValueError("older_than_days must be > 0")
     cutoff = (time.time() if now is None else now) - older_than_days * DAY_S
-    purged = store.calls_started_before(cutoff)
-    for call_id in purged:
-        store.delete_call(call_id)
-        audio.delete(call_id)
+    purged = []
+    for call_id in store.calls_started_before(cutoff):
+        if store.delete_call(call_id):  # False: resumed since it was listed; its audio is in use again
+            audio.delete(call_id)
+            purged.append(call_id)
     for call_id in audio.modified_before(cutoff):
         try:
             store.get_call(call_id)
-        except Exception:  # CallNotFound: an orphan left by an interrupted purge
+        except CallNotFound:  # an orphan left by an interrupted purge (any other error: keep the audio)
             audio.delete(call_id)
     if purged:
         log.info("retention: purged %d call(s) older than %g days", len(purged), older_than_days)

@@ -28,7 +28,7 @@ from features.model import EmotionModel
 from service import events as ev
 from service import logs, metrics, redaction
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
-from service.domain import CallRecord, CallSpec, CallStatus, Role
+from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
 from service.errors import CallExists, CallguardError, InvalidInput, ServerFault
 from service.escalation.alerts import Alert
@@ -161,7 +161,7 @@ class CallSession:
             deps.policy,
             hop_s=deps.settings.emotion_hop_s,
             queue=spec.metadata.get("queue", ""),
-            agent=spec.metadata.get("agent", ""),
+            agent=agent_of(spec.metadata),
         )
         self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)
         self._thread.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,8 +45,6 @@ def test_retention_purges_old_calls_audio_and_rows_but_not_live_ones(tmp_path) -
     orphan.write(b"\x00")
     orphan.close()
     old_mtime = now - 40 * DAY_S
-    import os
-
     os.utime(tmp_path / "audio" / "orphan.raw", (old_mtime, old_mtime))
     assert purge(store, audio, older_than_days=30, now=now) == ["old"]
     assert [r.call_id for r in store.list_calls(limit=10)] == ["new", "old-live"]
@@ -56,6 +56,35 @@ def test_retention_purges_old_calls_audio_and_rows_but_not_live_ones(tmp_path) -
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert json.loads(out.stdout) == {"purged": []}
+
+
+def test_retention_keeps_the_audio_of_a_call_resumed_while_it_ran_and_of_calls_it_cannot_check(tmp_path) -> None:
+    class ListedThenResumed(SqliteCallStore):
+        """The call was finished when purge listed it and resumed (ACTIVE again) before purge deleted it."""
+
+        def calls_started_before(self, before: float) -> list[str]:
+            return ["resumed"]
+
+    store, audio = ListedThenResumed(tmp_path / "db"), FileAudioStore(tmp_path / "audio")
+    store.create_call(CallRecord("resumed", time.time() - 40 * DAY_S, FMT, (Role.CUSTOMER,), "en", {}))
+    w = audio.open_writer("resumed")
+    w.write(b"\x7f" * 800)
+    w.close()
+    assert purge(store, audio, older_than_days=30) == []
+    assert store.get_call("resumed").status is CallStatus.ACTIVE and audio.sizes() == {"resumed": 800}
+
+    class Locked(ListedThenResumed):
+        def get_call(self, call_id: str):  # type: ignore[no-untyped-def]
+            raise sqlite3.OperationalError("database is locked")
+
+    old = time.time() - 40 * DAY_S
+    os.utime(tmp_path / "audio" / "resumed.raw", (old, old))  # looks like an orphan, but its row cannot be read
+    locked = Locked(tmp_path / "db")
+    with pytest.raises(sqlite3.OperationalError):
+        purge(locked, audio, older_than_days=30)  # the scheduler logs it and retries; the audio stays
+    assert audio.sizes() == {"resumed": 800}
+    store.close()
+    locked.close()
 
 
 def test_metrics_follow_real_calls(stub, server, ravdess) -> None:

@@ -5,6 +5,7 @@ QA lists and replays every call from either."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,11 +21,16 @@ from callguard.v1 import callguard_pb2 as pb
 from callguard.v1 import callguard_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from service.audio.formats import AudioFormat, Encoding
+from service.auth import Authenticator
 from service.client import StreamOptions, fetch_audio, requests_for
-from service.domain import Role
+from service.domain import AuditEntry, CallRecord, CallStatus, Role
 from service.escalation.alerts import Alert, AlertFilter
 from service.escalation.policy import Level
 from service.escalation.redis_bus import RedisBus
+from service.retention import DAY_S
+from service.storage import FileAudioStore
+from service.storage.postgres_store import PostgresCallStore
 from tests.engines import Redis, free_port
 from tests.test_escalation import _switch_call
 
@@ -168,3 +174,37 @@ def test_two_instances_share_calls_and_alerts(two_instances, ravdess) -> None:
     subscription.cancel()
     channel_a.close()
     channel_b.close()
+
+
+def test_admin_commands_act_on_the_postgres_store_the_servers_use(postgres, tmp_path) -> None:
+    """token, audit and purge with CALLGUARD_DATABASE_URL set: a token created on the command line lets a
+    client into an instance on that database, and purge removes old rows there with their audio."""
+    url = postgres.new_database(f"admin_{uuid.uuid4().hex[:8]}")
+    env = {**os.environ, "CALLGUARD_DATABASE_URL": url}
+
+    def cli(*args: str) -> dict | list:
+        out = subprocess.run(
+            [sys.executable, "-m", "service.cli.main", *args, "--data-dir", str(tmp_path), "--json"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(out.stdout)
+
+    created = cli("token", "create", "--role", "qa", "--name", "qa-on-pg")
+    store = PostgresCallStore(url, pool_size=1)
+    try:
+        principal = Authenticator(store, required=True).authenticate(f"Bearer {created['token']}")
+        assert (principal.name, principal.role.value) == ("qa-on-pg", "qa")
+        assert [t["name"] for t in cli("token", "list")] == ["qa-on-pg"]
+        fmt = AudioFormat(Encoding.MULAW, 8000, 1)
+        store.create_call(CallRecord("old-pg", time.time() - 40 * DAY_S, fmt, (Role.CUSTOMER,), "en", {}))
+        store.finish_call("old-pg", status=CallStatus.COMPLETED, end_reason="", audio_bytes=8, utterances_shed=0)
+        audio = FileAudioStore(tmp_path / "audio")
+        w = audio.open_writer("old-pg")
+        w.write(b"\x7f" * 8)
+        w.close()
+        store.add_audit(AuditEntry(time.time(), "qa-on-pg", "qa", "listen", "old-pg", "console"))
+        assert [e["action"] for e in cli("audit", "--call-id", "old-pg")] == ["listen"]
+        assert cli("purge", "--older-than-days", "30") == {"purged": ["old-pg"]}
+        assert store.calls_started_before(time.time()) == [] and audio.sizes() == {}
+    finally:
+        store.close()

@@ -116,7 +116,9 @@ def _alert(call_id: str, reason: str, level: Level, *, open_: bool = True) -> Al
 def test_call_queries_filter_on_alerts_metadata_text_and_sort_by_peak_anger(store) -> None:
     for i, (agent, queue) in enumerate([("alice", "billing"), ("bob", "billing"), ("alice", "售后"), ("carol", "x_y")]):
         rec = record(f"q{i}", 100.0 + i)
-        rec.metadata = {"agent": agent, "queue": queue, "customer_id": f"cust-{i}"}
+        # gateways name the agent `agent` or `agent_id` (q3; q1 with an empty `agent`)
+        who = {"agent_id": agent} if i == 3 else {"agent": "", "agent_id": agent} if i == 1 else {"agent": agent}
+        rec.metadata = {**who, "queue": queue, "customer_id": f"cust-{i}"}
         store.create_call(rec)
     for call_id, angers in {"q0": [0.2, 0.9, 0.4], "q1": [0.3], "q2": [0.6, 0.7], "q3": []}.items():
         for t, a in enumerate(angers):
@@ -139,6 +141,7 @@ def test_call_queries_filter_on_alerts_metadata_text_and_sort_by_peak_anger(stor
     )
     assert ids(unacknowledged_only=True) == ["q0"]
     assert ids(agent="alice") == ["q2", "q0"] and ids(queue="售后") == ["q2"]
+    assert ids(agent="carol") == ["q3"] and ids(agent="bob") == ["q1"] and ids(agent="") == ids()
     assert ids(started_from=101.0, started_to=103.0) == ["q2", "q1"]
     assert ids(text="cancel my") == ["q1"]  # transcript, case-insensitive
     assert ids(text="CUST-3") == ["q3"] and ids(text="x_y") == ["q3"] and ids(text="%") == []  # LIKE chars are literal

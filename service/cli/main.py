@@ -21,7 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from service import client, logs
 from service.audio.formats import AudioFormat, Encoding
 from service.audio.wavfile import WavAudio, read_wav, write_wav
-from service.domain import CallStatus
+from service.domain import CallStatus, agent_of
 from service.errors import CallguardError
 from service.settings import describe, load_settings
 
@@ -245,7 +245,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     )
     print(header)
     for c in resp.calls:
-        agent = c.metadata.get("agent", "") or c.metadata.get("agent_id", "")
+        agent = agent_of(c.metadata)
         who = "/".join(v for v in (agent, c.metadata.get("queue", "")) if v)
         alerts = (
             f"{c.alert_count} {pb.AlertLevel.Name(c.max_alert_level)}"
@@ -334,12 +334,14 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- admin commands on the local data directory (run on the server machine) ---------------------------
+# ---- admin commands on the servers' store (run with the servers' settings: data dir or CALLGUARD_DATABASE_URL) --
 def _local_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from service.storage import SqliteCallStore
+    """The store the servers use: PostgreSQL when CALLGUARD_DATABASE_URL is set, else the data directory's
+    SQLite file (tokens, audit and retention must act on the same rows the servers read)."""
+    from service.storage import open_store
 
     settings = load_settings(data_dir=args.data_dir)
-    return settings, SqliteCallStore(settings.db_path)
+    return settings, open_store(settings)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -448,11 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def admin_parser(name: str, help_text: str, parent=sub) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
         p = parent.add_parser(name, help=help_text)
-        p.add_argument("--data-dir", help="the server's data directory (default ./var or $CALLGUARD_DATA_DIR)")
+        p.add_argument(
+            "--data-dir",
+            help="the server's data directory (default ./var or $CALLGUARD_DATA_DIR); with CALLGUARD_DATABASE_URL set, "
+            "rows are in that PostgreSQL database",
+        )
         p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
 
-    tokens = sub.add_parser("token", help="API tokens: create, list, revoke (on the server's data directory)")
+    tokens = sub.add_parser("token", help="API tokens: create, list, revoke (in the servers' database)")
     token_sub = tokens.add_subparsers(dest="token_command", required=True)
     p = admin_parser("create", "create a token; prints it once", token_sub)
     p.add_argument("--role", required=True, choices=["ingest", "supervisor", "qa", "admin"])
@@ -491,7 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default="auto", help="zh, en, zh,en or auto (default)")
     p.add_argument("--call-id", default="", help="call id (default: assigned by the server)")
     p.add_argument("--roles", default="", help="roles per channel, e.g. customer,agent (default)")
-    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata, e.g. agent_id=a17")
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata, e.g. agent=a17 (or agent_id), queue=billing",
+    )
     p.add_argument("--interim", action="store_true", help="also print interim (partial) transcripts")
     p.add_argument("--resume", action="store_true", help="continue an interrupted call (--call-id) where it stopped")
     p.set_defaults(func=cmd_stream)
@@ -527,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = client_parser("alerts", "print alerts live, one line each (open ones first); Ctrl-C to stop")
     p.add_argument("--call-id", default="", help="only this call")
     p.add_argument("--queue", default="", help='only calls whose metadata has this "queue"')
-    p.add_argument("--agent", default="", help='only calls whose metadata has this "agent"')
+    p.add_argument("--agent", default="", help='only calls whose metadata "agent" (or "agent_id") is this')
     p.add_argument("--min-level", default="low", choices=["low", "medium", "high"], help="lowest level shown")
     p.set_defaults(func=cmd_alerts)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from service.audio.formats import AudioFormat, Encoding
 from service.auth import AccessRole, TokenRecord
-from service.domain import AuditEntry, CallOrder, CallQuery, CallRecord, CallStatus, Role
+from service.domain import AGENT_KEYS, AuditEntry, CallOrder, CallQuery, CallRecord, CallStatus, Role
 from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound
 from service.escalation.alerts import Alert, alert_from_json, alert_to_json
@@ -182,10 +182,14 @@ class SqlCallStore:
             alert_where.append("a.status = 'OPEN'")
         if alert_where:
             where.append(f"EXISTS (SELECT 1 FROM alerts a WHERE a.call_id = c.call_id AND {' AND '.join(alert_where)})")
-        for key, value in (("agent", q.agent), ("queue", q.queue)):
-            if value:
-                where.append(f"{self.dialect.json_field.format(col='c.metadata', key=key)} = ?")
-                args.append(value)
+        field = self.dialect.json_field.format
+        if q.agent:  # the first agent key that is set (as agent_of reads it)
+            value = "COALESCE(" + ", ".join(f"NULLIF({field(col='c.metadata', key=k)}, '')" for k in AGENT_KEYS) + ")"
+            where.append(f"{value} = ?")
+            args.append(q.agent)
+        if q.queue:
+            where.append(f"{field(col='c.metadata', key='queue')} = ?")
+            args.append(q.queue)
         if q.text:
             pattern = like_pattern(q.text.lower())
             values = self.dialect.json_values.format(col="c.metadata")
@@ -322,9 +326,10 @@ class SqlCallStore:
         ).fetchall()
         return [r["call_id"] for r in rows]
 
-    def delete_call(self, call_id: str) -> None:
-        """The call and everything stored with it (segments, emotions, alerts cascade)."""
-        self._run("DELETE FROM calls WHERE call_id = ? AND status != 'ACTIVE'", (call_id,))
+    def delete_call(self, call_id: str) -> bool:
+        """The call and everything stored with it (segments, emotions, alerts cascade), unless it is in
+        progress (it may have been resumed since it was chosen); True if it was deleted."""
+        return self._run("DELETE FROM calls WHERE call_id = ? AND status != 'ACTIVE'", (call_id,)).rowcount == 1
 
 
 def _record(row: Any) -> CallRecord:
