@@ -23,7 +23,7 @@ def new_call_id() -> str:
 class CallManager:
     def __init__(self, deps: SessionDeps) -> None:
         self.deps = deps
-        self._active: dict[str, CallSession] = {}
+        self._active: dict[str, CallSession | None] = {}  # None: admitted, session being built
         self._lock = threading.Lock()
         self._closing = False
 
@@ -39,8 +39,16 @@ class CallManager:
                 )
             if spec.call_id in self._active:
                 raise CallExists(f"call {spec.call_id} is already streaming")
+            self._active[spec.call_id] = None  # the slot is taken; the session is built outside the lock
+        try:  # a slow or failing database insert here holds up this call only, not every new call
             session = CallSession(spec, self.deps, on_done=self._release)
-            self._active[spec.call_id] = session
+        except BaseException:
+            with self._lock:
+                self._active.pop(spec.call_id, None)
+            raise
+        with self._lock:
+            if spec.call_id in self._active:  # (unless it already ended and released its slot)
+                self._active[spec.call_id] = session
         return session
 
     def _release(self, session: CallSession) -> None:
@@ -51,7 +59,7 @@ class CallManager:
         """Refuse new calls and wait (bounded) for the sessions in progress to store everything."""
         with self._lock:
             self._closing = True
-            sessions = list(self._active.values())
+            sessions = [s for s in self._active.values() if s is not None]
         deadline = time.monotonic() + timeout_s
         for session in sessions:
             session.wait_ended(max(0.0, deadline - time.monotonic()))

@@ -27,6 +27,14 @@ class Overloaded(CallguardError):
         self.retry_after_s = retry_after_s
 
 
+class StorageUnavailable(CallguardError):
+    """The database cannot be reached or stays locked; nothing was changed, the client may retry."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ModelError(CallguardError):
     """A model could not be found, failed its checksum, or failed to load."""
 

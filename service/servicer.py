@@ -26,6 +26,7 @@ from service.errors import (
     Overloaded,
     ServerFault,
     ShuttingDown,
+    StorageUnavailable,
 )
 from service.escalation.bus import AlertNotFound, AlreadyAcknowledged
 from service.queries import Queries
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: list[tuple[type[CallguardError], grpc.StatusCode]] = [
     (CallNotFound, grpc.StatusCode.NOT_FOUND),
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
+    (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
     (ModelError, grpc.StatusCode.FAILED_PRECONDITION),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
     (ServerFault, grpc.StatusCode.INTERNAL),
@@ -63,7 +65,7 @@ def status_for(error: CallguardError) -> grpc.StatusCode:
 
 def abort(context: grpc.ServicerContext, error: CallguardError) -> None:
     metrics.ERRORS.labels("grpc", status_for(error).name).inc()
-    if isinstance(error, Overloaded):
+    if isinstance(error, Overloaded | StorageUnavailable):
         context.set_trailing_metadata((("retry-after-s", f"{error.retry_after_s:g}"),))
     context.abort(status_for(error), str(error))
 

@@ -346,8 +346,11 @@ class CallSession:
             metrics.ALERTS.labels(alert.level.name, alert.reason).inc()
             try:
                 self._deps.alerts.publish(alert)
-            except Exception:  # the store failed: the client still hears it; the log says what was lost
-                log.exception("call %s: could not store alert %s", self.spec.call_id, alert.alert_id)
+            except Exception:  # the store failed: published all the same, stored when the database is back
+                log.exception(
+                    "call %s: could not store alert %s yet (published; stored with the next alert or at the call's "
+                    "end)", self.spec.call_id, alert.alert_id,
+                )  # fmt: skip
             self._emit(ev.Escalation(copy.copy(alert)))
 
     # ---- transcription -----------------------------------------------------------------------------

@@ -6,18 +6,21 @@ from service.escalation.bus import AlertHub, InProcessBus
 from service.server import RunningServer, create_server
 from service.session import SessionDeps
 from service.settings import Settings
-from service.storage import FileAudioStore, SqliteCallStore
+from service.storage import CallStore, FileAudioStore, SqliteCallStore
 
 
-def own_deps(deps: SessionDeps, settings: Settings) -> SessionDeps:
-    """`deps` with this settings' own database, audio directory and alert hub (close `.store` when done)."""
-    store = SqliteCallStore(settings.db_path)
+def own_deps(deps: SessionDeps, settings: Settings, store: CallStore | None = None) -> SessionDeps:
+    """`deps` with this settings' own database (or `store`), audio directory and alert hub (close `.store`
+    when done)."""
+    store = store or SqliteCallStore(settings.db_path)
     return SessionDeps(
         settings, store, FileAudioStore(settings.audio_dir), deps.transcriber, deps.pool, deps.vad_model,
         deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()),
     )  # fmt: skip
 
 
-def own_server(deps: SessionDeps, settings: Settings) -> tuple[RunningServer, SessionDeps]:
-    mine = own_deps(deps, settings)
+def own_server(
+    deps: SessionDeps, settings: Settings, store: CallStore | None = None
+) -> tuple[RunningServer, SessionDeps]:
+    mine = own_deps(deps, settings, store)
     return create_server(settings, mine), mine

@@ -19,8 +19,15 @@ from callguard.v1 import callguard_pb2 as pb
 from callguard.v1 import callguard_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from service.audio.formats import AudioFormat, Encoding
 from service.client import StreamOptions, fetch_audio, requests_for, stream_call
+from service.domain import CallRecord, Role
+from service.errors import StorageUnavailable
+from service.escalation.alerts import Alert, AlertFilter, AlertStatus
+from service.escalation.bus import AlertHub, InProcessBus
+from service.escalation.policy import Level
 from service.session import SessionDeps
+from service.storage import SqliteCallStore
 from tests.calls import conversation, pick
 from tests.servers import own_server
 from tests.test_escalation import _switch_call
@@ -192,3 +199,74 @@ def test_database_locked_by_another_process_delays_but_loses_nothing(deps, tmp_p
     finally:
         running.stop(grace_s=5)
         store.close()
+
+
+def _lock_database(path: Path) -> subprocess.Popen:
+    """Another process holds an exclusive lock on the SQLite file until a line arrives on its stdin."""
+    locker = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys\n"
+         f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+         "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.readline(); db.execute('COMMIT')"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert locker.stdout and locker.stdout.readline().strip() == "locked"
+    return locker
+
+
+def _unlock(locker: subprocess.Popen) -> None:
+    assert locker.stdin
+    locker.stdin.write("\n")
+    locker.stdin.flush()
+    assert locker.wait(timeout=30) == 0
+
+
+def test_a_call_refused_by_an_unavailable_database_gets_unavailable_with_a_retry_hint(deps, tmp_path, ravdess) -> None:
+    settings = deps.settings.replace(data_dir=tmp_path / "var")
+    store = SqliteCallStore(settings.db_path, busy_timeout_s=0.5)
+    running, _ = own_server(deps, settings, store)
+    audio = conversation([(0, c) for c in pick(ravdess, speaker="ravdess_15", emotion="neutral", n=1)]).audio
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            stub = pb_grpc.CallMonitorStub(ch)
+            locker = _lock_database(settings.db_path)
+            try:
+                with pytest.raises(grpc.RpcError) as refused:
+                    list(stub.StreamCall(requests_for(audio, StreamOptions(call_id="db-busy")), timeout=60))
+            finally:
+                _unlock(locker)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
+            assert "retry" in refused.value.details()
+            assert dict(refused.value.trailing_metadata() or ())["retry-after-s"] == "5"
+            events = list(stub.StreamCall(requests_for(audio, StreamOptions(call_id="db-busy")), timeout=120))
+            assert events[-1].ended.status == pb.COMPLETED  # the same call id, once the database is back
+            assert fetch_audio(stub, "db-busy")[1] == audio.data
+    finally:
+        running.stop(grace_s=5)
+        store.close()
+
+
+def test_alerts_reach_supervisors_while_the_database_is_locked_and_are_stored_when_it_is_back(tmp_path) -> None:
+    store = SqliteCallStore(tmp_path / "db", busy_timeout_s=0.2)
+    store.create_call(
+        CallRecord("db-alert", time.time(), AudioFormat(Encoding.MULAW, 8000, 1), (Role.CUSTOMER,), "en", {})
+    )
+    bus = InProcessBus()
+    hub, supervisor = AlertHub(store, bus), bus.subscribe(AlertFilter())
+    alert = Alert("db-alert", 0, Role.CUSTOMER, "ANGER_SUSTAINED", Level.HIGH, 9.0, 3.0, 9.0, "anger 0.9", "soothe")
+    locker = _lock_database(tmp_path / "db")
+    try:
+        with pytest.raises(StorageUnavailable):
+            hub.publish(alert)
+        heard = supervisor.get(timeout_s=1.0)
+        assert heard is not None and heard.alert_id == alert.alert_id  # published although not stored
+        with pytest.raises(StorageUnavailable):  # an acknowledgement the database refuses is undone
+            hub.acknowledge(alert.alert_id, "sam", "on it")
+        assert alert.status is AlertStatus.OPEN and alert.acknowledged_by == "" and hub.unsaved() == 1
+    finally:
+        _unlock(locker)
+    hub.forget_call("db-alert")  # the call ends: what the fault left unstored is stored now
+    assert hub.unsaved() == 0 and store.get_alert(alert.alert_id).status is AlertStatus.OPEN
+    acked = hub.acknowledge(alert.alert_id, "sam", "on it")
+    assert store.get_alert(alert.alert_id).acknowledged_by == "sam" == acked.acknowledged_by
+    store.close()

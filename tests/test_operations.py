@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from callguard.v1 import callguard_pb2 as pb
 from service import logs
 from service.audio.formats import AudioFormat, Encoding
 from service.domain import AuditEntry, CallRecord, CallStatus, Role
+from service.errors import StorageUnavailable
 from service.retention import DAY_S, purge
 from service.storage import FileAudioStore, SqliteCallStore
 from tests.calls import conversation, pick
@@ -75,12 +75,12 @@ def test_retention_keeps_the_audio_of_a_call_resumed_while_it_ran_and_of_calls_i
 
     class Locked(ListedThenResumed):
         def get_call(self, call_id: str):  # type: ignore[no-untyped-def]
-            raise sqlite3.OperationalError("database is locked")
+            raise StorageUnavailable("the database is unavailable (database is locked); retry in a few seconds")
 
     old = time.time() - 40 * DAY_S
     os.utime(tmp_path / "audio" / "resumed.raw", (old, old))  # looks like an orphan, but its row cannot be read
     locked = Locked(tmp_path / "db")
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StorageUnavailable):
         purge(locked, audio, older_than_days=30)  # the scheduler logs it and retries; the audio stays
     assert audio.sizes() == {"resumed": 800}
     store.close()

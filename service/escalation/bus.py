@@ -99,12 +99,18 @@ class AlertStore(Protocol):
 
 class AlertHub:
     """Stores, then publishes (a stored alert survives a restart even if no one was listening), and
-    applies acknowledgements to both the store and the live call that owns the alert."""
+    applies acknowledgements to both the store and the live call that owns the alert.
+
+    A raised alert reaches supervisors even when the database cannot store it (locked, down, disk full):
+    it is published anyway and kept to be stored with the next alert or at the end of its call. An
+    acknowledgement the database refuses is undone and the caller told to retry, so memory and storage
+    never disagree about who acknowledged what."""
 
     def __init__(self, store: AlertStore, bus: AlertBus) -> None:
         self._store = store
         self._bus = bus
         self._live: dict[str, Alert] = {}  # alerts of calls in progress, shared with their detectors
+        self._unsaved: dict[str, Alert] = {}  # published, not yet stored (a database fault): stored later
         self._lock = threading.Lock()
         bus.add_listener(self._on_published)
 
@@ -123,8 +129,10 @@ class AlertHub:
         with self._lock:
             self._live[alert.alert_id] = alert
             snapshot = copy.copy(alert)
-        self._store.save_alert(snapshot)
-        self._bus.publish(snapshot)
+        try:
+            self._save(snapshot)
+        finally:
+            self._bus.publish(snapshot)  # supervisors hear it whether or not the database took it
         log.info(
             "alert %s call %s ch %d %s %s: %s",
             alert.alert_id,
@@ -135,10 +143,44 @@ class AlertHub:
             alert.evidence,
         )
 
+    def _save(self, snapshot: Alert) -> None:
+        """Store `snapshot` and any alert an earlier fault left unstored (stored versions never go back, so
+        the order does not matter); on a fault, keep what is left for the next try and raise."""
+        with self._lock:
+            self._unsaved.pop(snapshot.alert_id, None)
+            todo = [*self._unsaved.values(), snapshot]
+        for n, alert in enumerate(todo):
+            try:
+                self._store.save_alert(alert)
+            except Exception:
+                with self._lock:
+                    for left in todo[n:]:
+                        kept = self._unsaved.get(left.alert_id)
+                        if kept is None or kept.version < left.version:
+                            self._unsaved[left.alert_id] = left
+                raise
+            with self._lock:
+                if self._unsaved.get(alert.alert_id) is alert:
+                    del self._unsaved[alert.alert_id]
+
+    def unsaved(self) -> int:
+        """Alerts published but not yet stored (a gauge for operators)."""
+        with self._lock:
+            return len(self._unsaved)
+
     def forget_call(self, call_id: str) -> None:
+        """The call ended: a last try to store its alerts that a database fault left unstored."""
         with self._lock:
             for key in [k for k, a in self._live.items() if a.call_id == call_id]:
                 del self._live[key]
+            pending = [a for a in self._unsaved.values() if a.call_id == call_id]
+        for alert in pending:
+            try:
+                self._save(alert)
+            except Exception:
+                log.error("alert %s of call %s could not be stored: %d alert(s) wait for the database",
+                          alert.alert_id, call_id, self.unsaved())  # fmt: skip
+                break
 
     def acknowledge(self, alert_id: str, by: str, note: str) -> Alert:
         with self._lock:
@@ -149,12 +191,19 @@ class AlertHub:
                 raise AlreadyAcknowledged(
                     f"alert {alert_id} was already acknowledged by {alert.acknowledged_by or 'someone'}"
                 )
+            before = copy.copy(alert)
             alert.status = AlertStatus.ACKNOWLEDGED
             alert.acknowledged_by, alert.acknowledgement_note = by, note
             alert.acknowledged_at = alert.updated_at = time.time()
             alert.version += 1
             snapshot = copy.copy(alert)
-        self._store.save_alert(snapshot)
+            try:  # under the lock, so no upgrade publishes the acknowledgement before it is stored
+                self._store.save_alert(snapshot)
+            except Exception:
+                for name in ("status", "acknowledged_by", "acknowledgement_note", "acknowledged_at", "updated_at",
+                             "version"):  # fmt: skip
+                    setattr(alert, name, getattr(before, name))
+                raise
         self._bus.publish(snapshot)
         return snapshot
 

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from service.errors import StorageUnavailable
 from service.storage.sql_store import Dialect, Fetched, SqlCallStore, statements
 
 POSTGRES = Dialect(
@@ -121,6 +122,7 @@ class PostgresCallStore(SqlCallStore):
             kwargs={"autocommit": True, "row_factory": dict_row},
             open=False,
             name="callguard",
+            timeout=5.0,  # waiting for a connection (e.g. the server is down): then StorageUnavailable
         )
         try:
             self._pool.open(wait=True, timeout=15)
@@ -129,9 +131,12 @@ class PostgresCallStore(SqlCallStore):
         self._migrate()
 
     def _run(self, sql: str, args: tuple | list = ()) -> Fetched:
-        with self._pool.connection() as conn:
-            cursor = conn.execute(_placeholders(sql), list(args))
-            return Fetched(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+        try:
+            with self._pool.connection() as conn:
+                cursor = conn.execute(_placeholders(sql), list(args))
+                return Fetched(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+        except psycopg.OperationalError as exc:  # server down or unreachable, pool exhausted past its timeout
+            raise StorageUnavailable(f"PostgreSQL is unavailable ({exc}); retry in a few seconds") from exc
 
     @property
     def schema_version(self) -> int:

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from service.errors import StorageUnavailable
 from service.storage.sql_store import Dialect, Fetched, SqlCallStore, statements
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry: append a new one.
@@ -118,10 +119,12 @@ class SqliteCallStore(SqlCallStore):
     dialect = SQLITE
     _integrity_error = sqlite3.IntegrityError
 
-    def __init__(self, path: Path, *, owner: str = "") -> None:
+    def __init__(self, path: Path, *, owner: str = "", busy_timeout_s: float = 10.0) -> None:
+        """`busy_timeout_s`: how long a statement waits for another process's lock before it gives up
+        (StorageUnavailable: the client is told to retry)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.owner = owner
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         with self._lock:
@@ -133,8 +136,11 @@ class SqliteCallStore(SqlCallStore):
     def _run(self, sql: str, args: tuple | list = ()) -> Fetched:
         """One statement on the shared connection (autocommit); rows are fetched under the lock too."""
         with self._lock:
-            cursor = self._db.execute(sql, args)
-            return Fetched(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+            try:
+                cursor = self._db.execute(sql, args)
+                return Fetched(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+            except sqlite3.OperationalError as exc:  # locked past the timeout, disk full or unreadable
+                raise StorageUnavailable(f"the database is unavailable ({exc}); retry in a few seconds") from exc
 
     @property
     def schema_version(self) -> int:

@@ -26,7 +26,15 @@ from google.protobuf.message import Message
 from service import convert, metrics
 from service.auth import OPEN_ACCESS, Authenticator, Permission, PermissionDenied, Principal, Unauthenticated
 from service.domain import CallStatus
-from service.errors import CallExists, CallguardError, CallNotFound, InvalidInput, Overloaded, ShuttingDown
+from service.errors import (
+    CallExists,
+    CallguardError,
+    CallNotFound,
+    InvalidInput,
+    Overloaded,
+    ShuttingDown,
+    StorageUnavailable,
+)
 from service.escalation.alerts import AlertFilter
 from service.escalation.bus import AlertHub, AlertNotFound, AlreadyAcknowledged
 from service.escalation.policy import Level
@@ -54,6 +62,7 @@ HTTP_STATUS: list[tuple[type[CallguardError], int]] = [
     (PermissionDenied, 403),
     (Overloaded, 503),
     (ShuttingDown, 503),
+    (StorageUnavailable, 503),
 ]
 
 
@@ -201,7 +210,7 @@ def create_app(
         headers = {}
         if isinstance(error, RangeNotSatisfiable):
             headers["Content-Range"] = f"bytes */{error.total}"
-        if isinstance(error, Overloaded):
+        if isinstance(error, Overloaded | StorageUnavailable):
             headers["Retry-After"] = f"{error.retry_after_s:g}"
         if isinstance(error, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
