@@ -23,8 +23,9 @@ TOKEN_PREFIX = "cg"
 
 class AccessRole(enum.Enum):
     INGEST = "ingest"  # telephony gateways: stream calls, nothing else
-    SUPERVISOR = "supervisor"  # live board: alerts, acknowledge, read the call behind an alert
+    SUPERVISOR = "supervisor"  # live board: alerts, acknowledge, read and listen in on a call
     QA = "qa"  # list, read, replay and export stored calls
+    MONITOR = "monitor"  # a metrics scraper (Prometheus): /metrics only, no call data
     ADMIN = "admin"  # everything
 
 
@@ -48,6 +49,7 @@ GRANTS: dict[AccessRole, frozenset[Permission]] = {
     AccessRole.QA: frozenset(
         {Permission.ALERTS, Permission.LIST_CALLS, Permission.READ_CALL, Permission.LISTEN, Permission.EXPORT}
     ),
+    AccessRole.MONITOR: frozenset({Permission.METRICS}),
     AccessRole.ADMIN: frozenset(Permission),
 }
 

@@ -72,7 +72,9 @@ class Queries:
     def acknowledge(self, alert_id: str, by: str, note: str, *, who: Principal = OPEN_ACCESS) -> pb.Alert:
         if not alert_id:
             raise InvalidInput("alert_id is required")
-        by = by.strip() or (who.name if who is not OPEN_ACCESS else "")
+        by = by.strip()
+        if who.token_id:  # authenticated: the token says who acted; a typed name says which person behind it
+            by = who.name if by in ("", who.name) else f"{by} (token {who.name})"
         if not by or len(by) > MAX_ACK_BY or len(note) > MAX_ACK_NOTE:
             raise InvalidInput(
                 f"say who acknowledges in `by` (1-{MAX_ACK_BY} characters); `note` is at most {MAX_ACK_NOTE} characters"

@@ -17,7 +17,10 @@ from callguard.v1 import callguard_pb2 as pb
 
 from service.auth import GRANTS, AccessRole, Authenticator, Permission, Unauthenticated, create_token
 from service.client import Connection, StreamOptions, connect, requests_for
+from service.domain import Role
 from service.errors import ConfigError
+from service.escalation.alerts import Alert
+from service.escalation.policy import Level
 from service.server import check_exposure, create_server
 from service.session import SessionDeps
 from service.storage import SqliteCallStore
@@ -103,8 +106,8 @@ def test_every_rpc_checks_its_role(secured) -> None:
                 assert got[rpc] == grpc.StatusCode.PERMISSION_DENIED, (role, rpc, got[rpc])
 
 
-def _http(running, path: str, *, token: str = "", cookie: str = "", method: str = "GET", body=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{running.http_port}{path}", method=method)
+def _http(running, path: str, *, token: str = "", cookie: str = "", method: str = "GET", body=None, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{running.http_port}{path}", method=method, headers=headers or {})
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     if cookie:
@@ -150,7 +153,7 @@ def test_http_routes_check_roles_and_the_console_signs_in_with_a_cookie(secured)
     assert _http(running, "/api/calls", cookie=jar)[0] == 200
     assert json.loads(_http(running, "/api/session", cookie=jar)[2])["name"] == "test-qa"
     assert _http(running, "/api/session", method="POST", body={"token": "cg_x_y"})[0] == 401
-    metrics = _http(running, "/metrics", token=tokens[AccessRole.ADMIN])[2].decode()
+    metrics = _http(running, "/metrics", token=tokens[AccessRole.MONITOR])[2].decode()  # a scraper, no call data
     assert "callguard_errors_total" in metrics and 'api="http",status="401"' in metrics
 
 
@@ -167,9 +170,20 @@ def test_audit_log_records_reads_listens_exports_and_acknowledgements(secured, r
     assert _http(running, "/api/analysis.csv?call_id=auth-audited", token=tokens[AccessRole.QA])[0] == 200
     status, _, _ = _http(running, "/api/calls/auth-audited/audio.wav", token=tokens[AccessRole.SUPERVISOR])
     assert status == 200
+    # a download that skips the first bytes is a listen too
+    status, _, _ = _http(
+        running, "/api/calls/auth-audited/audio.wav", token=tokens[AccessRole.ADMIN], headers={"Range": "bytes=44-"}
+    )
+    assert status == 206
+    alert = Alert("auth-audited", 0, Role.CUSTOMER, "ANGER_SUSTAINED", Level.HIGH, 2.0, 1.0, 2.0, "anger 0.9", "soothe")
+    deps.store.save_alert(alert)
+    supervisor = _stub(running, tokens[AccessRole.SUPERVISOR])
+    acked = supervisor.AcknowledgeAlert(pb.AcknowledgeAlertRequest(alert_id=alert.alert_id, by="mallory"))
+    assert acked.acknowledged_by == "mallory (token test-supervisor)"  # the token vouches, not the typed name
     entries = deps.store.list_audit(call_id="auth-audited")
     seen = {(e.action, e.role) for e in entries}
-    assert {("read", "qa"), ("listen", "qa"), ("export", "qa"), ("listen", "supervisor")} <= seen
+    assert {("read", "qa"), ("listen", "qa"), ("export", "qa"), ("listen", "supervisor"), ("listen", "admin")} <= seen
+    assert ("acknowledge", "supervisor") in seen
     assert all("test-" in e.who for e in entries)
     out = subprocess.run(
         [sys.executable, "-m", "service.cli.main", "audit", "--data-dir", str(deps.settings.data_dir), "--json"],

@@ -21,6 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from service import client, logs
 from service.audio.formats import AudioFormat, Encoding
 from service.audio.wavfile import WavAudio, read_wav, write_wav
+from service.auth import AccessRole
 from service.domain import CallStatus, agent_of
 from service.errors import CallguardError
 from service.settings import describe, load_settings
@@ -345,7 +346,7 @@ def _local_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from service.auth import AccessRole, create_token
+    from service.auth import create_token
 
     _, store = _local_store(args)
     try:
@@ -461,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = sub.add_parser("token", help="API tokens: create, list, revoke (in the servers' database)")
     token_sub = tokens.add_subparsers(dest="token_command", required=True)
     p = admin_parser("create", "create a token; prints it once", token_sub)
-    p.add_argument("--role", required=True, choices=["ingest", "supervisor", "qa", "admin"])
+    p.add_argument("--role", required=True, choices=[r.value for r in AccessRole])
     p.add_argument("--name", default="", help="who or what uses it, e.g. gateway-sbc-1")
     p.set_defaults(func=cmd_token)
     admin_parser("list", "list tokens (never the secrets)", token_sub).set_defaults(func=cmd_token)
