@@ -27,6 +27,7 @@ from service.calls import CallManager
 from service.errors import ConfigError, ModelError
 from service.escalation.bus import AlertBus, AlertHub, InProcessBus
 from service.escalation.policy import DEFAULT_POLICY_FILE, PolicyError, PolicySource
+from service.lease import InstanceLease
 from service.retention import RetentionScheduler
 from service.servicer import CallMonitorServicer
 from service.session import SessionDeps
@@ -99,6 +100,7 @@ class RunningServer:
     owns_deps: bool = True
     http: HttpServer | None = None
     retention: RetentionScheduler | None = None
+    lease: InstanceLease | None = None
 
     @property
     def http_port(self) -> int | None:
@@ -110,6 +112,8 @@ class RunningServer:
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         if self.retention:
             self.retention.stop()
+        if self.lease:  # after the calls are stored (below) nothing renews it; the restart recovers the rest
+            self.lease.stop()
         if self.http:
             self.http.stop()
         self.server.stop(grace_s).wait()
@@ -184,13 +188,15 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
     server.start()
     if http:
         http.start()
+    lease = InstanceLease(deps.store, deps.audio, lease_s=settings.instance_lease_s)
+    lease.start()
     retention = None
     if settings.retention_days > 0:
         retention = RetentionScheduler(deps.store, deps.audio, days=settings.retention_days, interval_s=3600)
         retention.start()
     for name in ("", SERVICE_NAME):  # models are loaded and warmed up by now
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, manager, health_servicer, owns_deps, http, retention)
+    return RunningServer(server, port, manager, health_servicer, owns_deps, http, retention, lease)
 
 
 def serve(settings: Settings) -> None:

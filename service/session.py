@@ -186,6 +186,10 @@ class CallSession:
         """Resume an interrupted call: same format, stored audio cut to whole sample frames (a crash can leave
         half a frame), status back to ACTIVE. Returns the stored bytes the new audio continues from."""
         record = self._deps.store.get_call(self.spec.call_id)  # CallNotFound: nothing to resume
+        if record.status is CallStatus.ACTIVE and self._deps.store.recover_abandoned(
+            self._settings.instance_lease_s, self._deps.audio.size, call_id=self.spec.call_id
+        ):  # its instance crashed (lease run out) and no other has noticed yet
+            record = self._deps.store.get_call(self.spec.call_id)
         if record.status is not CallStatus.INCOMPLETE:
             raise CallExists(
                 f"call {self.spec.call_id} is {record.status.value}; only an INCOMPLETE call can be resumed (one "

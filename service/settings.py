@@ -65,6 +65,9 @@ class Settings:
     """redis://host:6379/0 to fan alerts out across instances through Redis; empty: in-process (one instance)."""
     instance_id: str = ""
     """This instance's name among several (crash recovery only touches its own calls); empty: the host name."""
+    instance_lease_s: float = 30.0
+    """An instance renews a lease in the database every lease/6 s; when one has not for this long (it crashed),
+    the others mark its calls INCOMPLETE, so the gateway can resume them on any instance."""
 
     # --- calls ---
     max_concurrent_calls: int = 32

@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.audio.formats import AudioFormat, Encoding
 from service.auth import Authenticator
-from service.client import StreamOptions, fetch_audio, requests_for
+from service.client import StreamOptions, fetch_audio, requests_for, stream_call
 from service.domain import AuditEntry, CallRecord, CallStatus, Role
 from service.escalation.alerts import Alert, AlertFilter
 from service.escalation.policy import Level
@@ -31,6 +31,7 @@ from service.escalation.redis_bus import RedisBus
 from service.retention import DAY_S
 from service.storage import FileAudioStore
 from service.storage.postgres_store import PostgresCallStore
+from tests.calls import conversation, pick
 from tests.engines import Redis, free_port
 from tests.test_escalation import _switch_call
 
@@ -208,3 +209,47 @@ def test_admin_commands_act_on_the_postgres_store_the_servers_use(postgres, tmp_
         assert store.calls_started_before(time.time()) == [] and audio.sizes() == {}
     finally:
         store.close()
+
+
+def test_a_call_on_a_crashed_instance_is_resumed_on_another(postgres, tmp_path, ravdess) -> None:
+    """Instance A is killed mid-call; once its lease runs out (3 s here), the gateway resumes the call on
+    instance B with the same id, and the stored call is complete and byte-identical."""
+    shared = tmp_path / "shared-audio"
+    env = {"CALLGUARD_DATABASE_URL": postgres.new_database(f"lease_{uuid.uuid4().hex[:8]}"),
+           "CALLGUARD_INSTANCE_LEASE_S": "3"}  # fmt: skip
+    proc_a, address_a = _serve({**env, "CALLGUARD_INSTANCE_ID": "lease-a"}, shared)
+    proc_b, address_b = _serve({**env, "CALLGUARD_INSTANCE_ID": "lease-b"}, shared)
+    try:
+        call = conversation([(0, c) for c in pick(ravdess, speaker="ravdess_15", emotion="neutral", n=4)])
+        acked: list[int] = []
+        options = StreamOptions(call_id="lease-call", language="en", realtime=True, speed=4.0)
+        with grpc.insecure_channel(address_a) as ch:
+            try:
+                for e in pb_grpc.CallMonitorStub(ch).StreamCall(requests_for(call.audio, options), timeout=120):
+                    if e.WhichOneof("event") == "progress":
+                        acked.append(e.progress.bytes_stored)
+                        if len(acked) == 3:
+                            proc_a.kill()
+            except grpc.RpcError:
+                pass  # A died under it
+        assert proc_a.wait(timeout=10) == -9 and acked
+        with grpc.insecure_channel(address_b) as ch:
+            stub = pb_grpc.CallMonitorStub(ch)
+            resume = StreamOptions(call_id="lease-call", language="en", resume=True)
+            deadline = time.monotonic() + 30
+            while True:  # what a gateway does: ALREADY_EXISTS ("retry in a few seconds") until A's lease runs out
+                try:
+                    events = list(stream_call(stub, call.audio, resume, timeout_s=300))
+                    break
+                except grpc.RpcError as refused:
+                    assert refused.code() == grpc.StatusCode.ALREADY_EXISTS and time.monotonic() < deadline
+                    time.sleep(1.0)
+            assert events[0].accepted.resumed_from_s * 8000 * 2 >= max(acked)  # every acknowledged byte was kept
+            assert events[-1].ended.status == pb.COMPLETED
+            assert fetch_audio(stub, "lease-call")[1] == call.audio.data  # nothing lost, nothing doubled
+            assert stub.GetCall(pb.GetCallRequest(call_id="lease-call")).summary.status == pb.COMPLETED
+    finally:
+        for proc in (proc_a, proc_b):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)

@@ -207,6 +207,23 @@ def test_recovery_marks_active_calls_incomplete_with_their_audio(store) -> None:
     assert store.get_call("done").status is CallStatus.COMPLETED
 
 
+def test_calls_of_an_instance_whose_lease_ran_out_are_recovered_by_the_others(store) -> None:
+    me = store.owner
+    for owner, call_id, beat in [("crashed", "c1", 100.0), ("alive", "a1", None), ("never-leased", "n1", None)]:
+        store.owner = owner  # instances sharing the database
+        store.create_call(record(call_id, 1.0))
+        if owner != "never-leased":
+            store.heartbeat(now=beat)  # "alive" renews now; "crashed" last renewed long ago
+    store.owner = me
+    store.heartbeat()
+    assert store.recover_abandoned(30.0, lambda call_id: 800, call_id="a1") == []
+    assert store.recover_abandoned(30.0, lambda call_id: 800) == ["c1"]
+    rec = store.get_call("c1")
+    assert rec.status is CallStatus.INCOMPLETE and rec.audio_bytes == 800 and "crashed" in rec.end_reason
+    assert store.get_call("a1").status is store.get_call("n1").status is CallStatus.ACTIVE
+    assert store.recover_abandoned(30.0, lambda call_id: 800) == []  # once
+
+
 def test_audio_store_appends_and_reads_back_exactly(tmp_path) -> None:
     audio = FileAudioStore(tmp_path / "audio")
     w = audio.open_writer("c1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from service.auth import TokenRecord
@@ -46,6 +47,14 @@ class CallStore(Protocol):
 
     def recover_interrupted(self, audio_sizes: dict[str, int]) -> list[str]:
         """Mark calls left ACTIVE by a crash INCOMPLETE, with their stored audio size; returns their ids."""
+
+    def heartbeat(self, now: float | None = None) -> None:
+        """Renew this instance's lease."""
+
+    def recover_abandoned(
+        self, lease_s: float, audio_size: Callable[[str], int], *, call_id: str | None = None
+    ) -> list[str]:
+        """Mark calls of instances whose lease ran out INCOMPLETE; returns their ids."""
 
     def save_alert(self, alert: Alert) -> None:
         """Insert or update an alert; an older version never overwrites a newer one."""

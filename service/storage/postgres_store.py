@@ -101,6 +101,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_by_call ON audit (call_id, at);
     CREATE INDEX audit_by_time ON audit (at)
     """,
+    """
+    CREATE TABLE instances (
+        instance_id  TEXT PRIMARY KEY,
+        heartbeat_at DOUBLE PRECISION NOT NULL
+    )
+    """,
 ]
 
 

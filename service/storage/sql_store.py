@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,45 @@ class SqlCallStore:
                 (time.time(), audio_sizes.get(call_id, 0), call_id),
             )
         return ids
+
+    def heartbeat(self, now: float | None = None) -> None:
+        """This instance is alive: renew its lease (see recover_abandoned)."""
+        self._run(
+            "INSERT INTO instances (instance_id, heartbeat_at) VALUES (?, ?)"
+            " ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            (self.owner, time.time() if now is None else now),
+        )
+
+    def recover_abandoned(
+        self, lease_s: float, audio_size: Callable[[str], int], *, call_id: str | None = None
+    ) -> list[str]:
+        """Calls another instance was streaming when its lease ran out (no heartbeat for `lease_s`: it crashed
+        or lost the database): INCOMPLETE, with the audio size on disk, so any instance can resume them and
+        the live board stops showing them. Owners that never took a lease are left to their own restart."""
+        sql = (
+            "SELECT c.call_id, c.owner FROM calls c JOIN instances i ON i.instance_id = c.owner"
+            " WHERE c.status = 'ACTIVE' AND c.owner != ? AND i.heartbeat_at < ?"
+        )
+        args: list = [self.owner, time.time() - lease_s]
+        if call_id is not None:
+            sql += " AND c.call_id = ?"
+            args.append(call_id)
+        recovered = []
+        for row in self._run(sql, args).fetchall():
+            done = self._run(
+                "UPDATE calls SET status = 'INCOMPLETE', end_reason = ?, ended_at = ?, audio_bytes = ?"
+                " WHERE call_id = ? AND status = 'ACTIVE' AND owner = ?",
+                (
+                    f"instance {row['owner']} stopped answering during the call",
+                    time.time(),
+                    audio_size(row["call_id"]),
+                    row["call_id"],
+                    row["owner"],
+                ),
+            )
+            if done.rowcount == 1:
+                recovered.append(row["call_id"])
+        return recovered
 
     def _select(self) -> str:
         return (

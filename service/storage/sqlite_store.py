@@ -104,6 +104,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN owner TEXT NOT NULL DEFAULT '';
     CREATE INDEX calls_by_owner ON calls (status, owner)
     """,
+    """
+    CREATE TABLE instances (                -- each serving instance's lease: see SqlCallStore.heartbeat
+        instance_id  TEXT PRIMARY KEY,
+        heartbeat_at REAL NOT NULL
+    )
+    """,
 ]
 
 
