@@ -29,7 +29,7 @@ class CallStatus(enum.Enum):
 
 def check_call_id(call_id: str) -> str:
     """Call ids become file names: allow only a safe alphabet, no path separators, no leading dot."""
-    if not CALL_ID_RE.match(call_id):
+    if not CALL_ID_RE.fullmatch(call_id):  # (match with `$` let a trailing newline through)
         raise InvalidInput(
             f"call_id {call_id[:80]!r} is invalid: use 1-64 characters of A-Z a-z 0-9 . _ -, not starting "
             "with '.', or leave it empty to get one assigned"

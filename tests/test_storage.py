@@ -238,7 +238,7 @@ def test_audio_store_appends_and_reads_back_exactly(tmp_path) -> None:
     assert audio.sizes() == {"c1": len(payload)}
 
 
-@pytest.mark.parametrize("bad_id", ["../etc/passwd", "a/b", ".hidden", "", "x" * 65, "c1\x00"])
+@pytest.mark.parametrize("bad_id", ["../etc/passwd", "a/b", ".hidden", "", "x" * 65, "c1\x00", "c1\n"])
 def test_audio_store_refuses_unsafe_call_ids(tmp_path, bad_id: str) -> None:
     with pytest.raises(InvalidInput, match="call_id"):
         FileAudioStore(tmp_path).open_writer(bad_id)
