@@ -5,6 +5,7 @@ QA lists and replays every call from either."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -25,11 +26,12 @@ from service.audio.formats import AudioFormat, Encoding
 from service.auth import Authenticator
 from service.client import StreamOptions, fetch_audio, requests_for, stream_call
 from service.domain import AuditEntry, CallRecord, CallStatus, Role
-from service.escalation.alerts import Alert, AlertFilter
+from service.escalation.alerts import Alert, AlertFilter, AlertStatus
+from service.escalation.bus import AlertHub, AlreadyAcknowledged, InProcessBus
 from service.escalation.policy import Level
 from service.escalation.redis_bus import RedisBus
 from service.retention import DAY_S
-from service.storage import FileAudioStore
+from service.storage import FileAudioStore, SqliteCallStore
 from service.storage.postgres_store import PostgresCallStore
 from tests.calls import conversation, pick
 from tests.engines import Redis, free_port
@@ -253,3 +255,44 @@ def test_a_call_on_a_crashed_instance_is_resumed_on_another(postgres, tmp_path, 
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=60)
+
+
+def test_an_acknowledgement_racing_an_upgrade_on_another_instance_is_never_lost(tmp_path) -> None:
+    """Instance B streams the call and upgrades its alert while a supervisor on instance A acknowledges it."""
+    store = SqliteCallStore(tmp_path / "db")
+    store.create_call(CallRecord("race", time.time(), AudioFormat(Encoding.MULAW, 8000, 1), (Role.CUSTOMER,), "en", {}))
+    bus_a, bus_b = InProcessBus(), InProcessBus()  # the two instances' ends of the fan-out
+    hub_a, hub_b = AlertHub(store, bus_a), AlertHub(store, bus_b)
+    live = _alert("race")
+    live.level = Level.MEDIUM
+    hub_b.publish(live)  # version 1, stored
+
+    class ReadJustBeforeTheUpgrade(SqliteCallStore):
+        """A's first read of the alert happens just before B stores its upgrade to version 2."""
+
+        stale: Alert | None = None
+
+        def get_alert(self, alert_id: str) -> Alert | None:
+            found, self.stale = self.stale or super().get_alert(alert_id), None
+            return found
+
+    racing = ReadJustBeforeTheUpgrade(tmp_path / "db")
+    racing.stale = store.get_alert(live.alert_id)
+    live.level, live.version = Level.HIGH, 2
+    hub_b.publish(live)  # B's upgrade lands between A's read and A's write
+    acked = AlertHub(racing, bus_a).acknowledge(live.alert_id, "sam", "called back")
+    assert acked.version == 3 and acked.level is Level.HIGH  # made again on the upgraded alert
+    stored = store.get_alert(live.alert_id)
+    assert stored.status is AlertStatus.ACKNOWLEDGED and stored.acknowledged_by == "sam"
+    # B hears of it (same version as its own copy or not) and its detector sees the alert closed
+    bus_b.publish(acked)
+    assert not live.is_open and live.acknowledged_by == "sam"
+    # an upgrade B wrote before hearing of it cannot reopen the stored alert
+    reopened = copy.copy(acked)
+    reopened.status, reopened.version = AlertStatus.OPEN, 9
+    assert store.save_alert(reopened) is False
+    assert store.get_alert(live.alert_id).status is AlertStatus.ACKNOWLEDGED
+    with pytest.raises(AlreadyAcknowledged):
+        hub_a.acknowledge(live.alert_id, "kim", "")
+    racing.close()
+    store.close()

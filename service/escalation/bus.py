@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from service.errors import CallguardError
+from service.errors import CallguardError, StorageUnavailable
 from service.escalation.alerts import Alert, AlertFilter, AlertStatus
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,16 @@ class InProcessBus:
 
 
 class AlertStore(Protocol):
-    def save_alert(self, alert: Alert) -> None: ...
+    def save_alert(self, alert: Alert) -> bool: ...
     def get_alert(self, alert_id: str) -> Alert | None: ...
     def list_alerts(self, *, call_id: str = "", open_only: bool = False) -> list[Alert]: ...
+
+
+def _take_acknowledgement(live: Alert, acked: Alert) -> None:
+    live.status = acked.status
+    live.version = max(live.version, acked.version)
+    live.acknowledged_by, live.acknowledgement_note = acked.acknowledged_by, acked.acknowledgement_note
+    live.acknowledged_at, live.updated_at = acked.acknowledged_at, acked.updated_at
 
 
 class AlertHub:
@@ -103,8 +110,8 @@ class AlertHub:
 
     A raised alert reaches supervisors even when the database cannot store it (locked, down, disk full):
     it is published anyway and kept to be stored with the next alert or at the end of its call. An
-    acknowledgement the database refuses is undone and the caller told to retry, so memory and storage
-    never disagree about who acknowledged what."""
+    acknowledgement the database refuses changes nothing and the caller is told to retry, so memory and
+    storage never disagree about who acknowledged what."""
 
     def __init__(self, store: AlertStore, bus: AlertBus) -> None:
         self._store = store
@@ -116,14 +123,12 @@ class AlertHub:
 
     def _on_published(self, alert: Alert) -> None:
         """An alert acknowledged on another instance: apply it to the live copy the call's detector holds, so
-        a later upgrade here does not reopen it."""
+        a later upgrade here does not reopen it (whatever the versions: this instance may have upgraded the
+        alert to the same version meanwhile)."""
         with self._lock:
             live = self._live.get(alert.alert_id)
-            if live is None or alert.version <= live.version or alert.status is AlertStatus.OPEN:
-                return
-            live.status, live.version = alert.status, alert.version
-            live.acknowledged_by, live.acknowledgement_note = alert.acknowledged_by, alert.acknowledgement_note
-            live.acknowledged_at, live.updated_at = alert.acknowledged_at, alert.updated_at
+            if live is not None and alert.status is AlertStatus.ACKNOWLEDGED and live.is_open:
+                _take_acknowledgement(live, alert)
 
     def publish(self, alert: Alert) -> None:
         with self._lock:
@@ -183,29 +188,34 @@ class AlertHub:
                 break
 
     def acknowledge(self, alert_id: str, by: str, note: str) -> Alert:
+        """Stored first (a refusal changes nothing), then applied to the live copy and published. Under the
+        lock, so no upgrade of this instance publishes in between; if another instance wrote a newer version
+        meanwhile, the acknowledgement is made again on that one."""
         with self._lock:
-            alert = self._live.get(alert_id) or self._store.get_alert(alert_id)
-            if alert is None:
-                raise AlertNotFound(f"no alert {alert_id!r}")
-            if alert.status is AlertStatus.ACKNOWLEDGED:
-                raise AlreadyAcknowledged(
-                    f"alert {alert_id} was already acknowledged by {alert.acknowledged_by or 'someone'}"
-                )
-            before = copy.copy(alert)
-            alert.status = AlertStatus.ACKNOWLEDGED
-            alert.acknowledged_by, alert.acknowledgement_note = by, note
-            alert.acknowledged_at = alert.updated_at = time.time()
-            alert.version += 1
-            snapshot = copy.copy(alert)
-            try:  # under the lock, so no upgrade publishes the acknowledgement before it is stored
-                self._store.save_alert(snapshot)
-            except Exception:
-                for name in ("status", "acknowledged_by", "acknowledgement_note", "acknowledged_at", "updated_at",
-                             "version"):  # fmt: skip
-                    setattr(alert, name, getattr(before, name))
-                raise
-        self._bus.publish(snapshot)
-        return snapshot
+            alert = self._live.get(alert_id)
+            for _ in range(5):
+                alert = alert or self._store.get_alert(alert_id)
+                if alert is None:
+                    raise AlertNotFound(f"no alert {alert_id!r}")
+                if alert.status is AlertStatus.ACKNOWLEDGED:
+                    raise AlreadyAcknowledged(
+                        f"alert {alert_id} was already acknowledged by {alert.acknowledged_by or 'someone'}"
+                    )
+                acked = copy.copy(alert)
+                acked.status = AlertStatus.ACKNOWLEDGED
+                acked.acknowledged_by, acked.acknowledgement_note = by, note
+                acked.acknowledged_at = acked.updated_at = time.time()
+                acked.version = alert.version + 1
+                if self._store.save_alert(acked):
+                    break
+                alert = None  # the stored alert is newer (written by another instance): read it again
+            else:
+                raise StorageUnavailable(f"alert {alert_id} kept changing while it was acknowledged; retry")
+            live = self._live.get(alert_id)
+            if live is not None:
+                _take_acknowledgement(live, acked)
+        self._bus.publish(acked)
+        return acked
 
     def subscribe(self, alert_filter: AlertFilter) -> tuple[Subscription, list[Alert]]:
         """Subscribe first, then read the open alerts, so none falls between the two."""

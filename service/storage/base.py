@@ -56,7 +56,7 @@ class CallStore(Protocol):
     ) -> list[str]:
         """Mark calls of instances whose lease ran out INCOMPLETE; returns their ids."""
 
-    def save_alert(self, alert: Alert) -> None:
+    def save_alert(self, alert: Alert) -> bool:
         """Insert or update an alert; an older version never overwrites a newer one."""
 
     def get_alert(self, alert_id: str) -> Alert | None: ...

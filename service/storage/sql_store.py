@@ -289,23 +289,28 @@ class SqlCallStore:
         return [(r["channel"], EmotionEstimate(**_json(r["estimate"]))) for r in rows]
 
     # ---- alerts -------------------------------------------------------------------------------------------
-    def save_alert(self, alert: Alert) -> None:
-        """Insert or update (only to a newer version: a late writer never rolls an alert back)."""
-        self._run(
-            "INSERT INTO alerts (alert_id, call_id, status, level, reason, raised_at, version, alert)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET status = excluded.status,"
-            " level = excluded.level, version = excluded.version, alert = excluded.alert"
-            " WHERE excluded.version > alerts.version",
-            (
-                alert.alert_id,
-                alert.call_id,
-                alert.status.value,
-                int(alert.level),
-                alert.reason,
-                alert.raised_at,
-                alert.version,
-                json.dumps(alert_to_json(alert), ensure_ascii=False),
-            ),
+    def save_alert(self, alert: Alert) -> bool:
+        """Insert or update, only to a newer version (a late writer never rolls an alert back) and never once
+        acknowledged (an instance that has not heard of the acknowledgement yet cannot reopen it); True if
+        written."""
+        return (
+            self._run(
+                "INSERT INTO alerts (alert_id, call_id, status, level, reason, raised_at, version, alert)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET status = excluded.status,"
+                " level = excluded.level, version = excluded.version, alert = excluded.alert"
+                " WHERE excluded.version > alerts.version AND alerts.status = 'OPEN'",
+                (
+                    alert.alert_id,
+                    alert.call_id,
+                    alert.status.value,
+                    int(alert.level),
+                    alert.reason,
+                    alert.raised_at,
+                    alert.version,
+                    json.dumps(alert_to_json(alert), ensure_ascii=False),
+                ),
+            ).rowcount
+            == 1
         )
 
     def get_alert(self, alert_id: str) -> Alert | None:
