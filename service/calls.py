@@ -59,7 +59,13 @@ class CallManager:
         """Refuse new calls and wait (bounded) for the sessions in progress to store everything."""
         with self._lock:
             self._closing = True
-            sessions = [s for s in self._active.values() if s is not None]
         deadline = time.monotonic() + timeout_s
+        while True:  # calls admitted a moment ago are still being built: wait for them too
+            with self._lock:
+                building = None in self._active.values()
+                sessions = [s for s in self._active.values() if s is not None]
+            if not building or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         for session in sessions:
             session.wait_ended(max(0.0, deadline - time.monotonic()))

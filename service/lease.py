@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from service.storage import AudioStore, CallStore
 
@@ -15,8 +16,12 @@ log = logging.getLogger(__name__)
 class InstanceLease:
     """Renews this instance's lease and recovers other instances' abandoned calls, on a daemon thread."""
 
-    def __init__(self, store: CallStore, audio: AudioStore, *, lease_s: float) -> None:
+    def __init__(
+        self, store: CallStore, audio: AudioStore, *, lease_s: float, on_tick: Callable[[], object] | None = None
+    ) -> None:
+        """`on_tick`: more housekeeping to run on the same beat (storing alerts a database fault held back)."""
         self._store, self._audio = store, audio
+        self._on_tick = on_tick
         self._lease_s = lease_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
@@ -35,6 +40,11 @@ class InstanceLease:
                                 ", ".join(recovered))  # fmt: skip
             except Exception:
                 log.exception("lease: could not renew; will retry")
+            if self._on_tick is not None:
+                try:
+                    self._on_tick()
+                except Exception:
+                    log.exception("lease: housekeeping failed; will retry")
 
     def stop(self) -> None:
         self._stop.set()

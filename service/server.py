@@ -118,6 +118,8 @@ class RunningServer:
             self.http.stop()
         self.server.stop(grace_s).wait()
         self.manager.shutdown(timeout_s=grace_s)
+        if self.manager.deps.alerts.store_unsaved():  # a last try for alerts a database fault held back
+            log.error("stopping with alerts the database never took; they were published, not stored")
         if self.owns_deps:
             self.manager.deps.pool.close()
             self.manager.deps.store.close()
@@ -188,7 +190,7 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
     server.start()
     if http:
         http.start()
-    lease = InstanceLease(deps.store, deps.audio, lease_s=settings.instance_lease_s)
+    lease = InstanceLease(deps.store, deps.audio, lease_s=settings.instance_lease_s, on_tick=deps.alerts.store_unsaved)
     lease.start()
     retention = None
     if settings.retention_days > 0:

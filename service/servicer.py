@@ -196,15 +196,15 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
             require_decoded(request)
             self._allow(context, Permission.ALERTS)
             alert_filter = convert.alert_filter(request)
+            hub = self._deps.alerts
+            sub, open_alerts = hub.subscribe(alert_filter)
         except CallguardError as error:
             abort(context, error)
             return
-        hub = self._deps.alerts
-        sub, open_alerts = hub.subscribe(alert_filter)
-        sent: dict[str, int] = {}  # alert id -> version sent: the open ones may also be in the queue
+        sent: dict[str, tuple[int, bool]] = {}  # alert id -> freshness sent: the open ones may also be queued
         try:
             for alert in open_alerts:
-                sent[alert.alert_id] = alert.version
+                sent[alert.alert_id] = alert.freshness
                 yield convert.alert_pb(alert)
             while context.is_active():
                 alert = sub.get(timeout_s=0.25)
@@ -213,9 +213,9 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         "this subscriber fell too far behind; subscribe again (open alerts are resent first)",
                     )
-                if alert is None or sent.get(alert.alert_id, 0) >= alert.version:
+                if alert is None or sent.get(alert.alert_id, (0, False)) >= alert.freshness:
                     continue
-                sent[alert.alert_id] = alert.version
+                sent[alert.alert_id] = alert.freshness
                 yield convert.alert_pb(alert)
         finally:
             hub.unsubscribe(sub)

@@ -200,8 +200,11 @@ class CallSession:
                 f"call {self.spec.call_id} was {record.format.encoding.value} {record.format.sample_rate_hz} Hz "
                 f"{record.format.channel_count} channel(s); resume it with the same format and roles"
             )
-        whole = self._deps.audio.truncate_to_frames(self.spec.call_id, self._fmt.frame_bytes)
-        self._deps.store.reopen_call(self.spec.call_id, audio_bytes=whole)
+        frame = self._fmt.frame_bytes
+        whole = self._deps.audio.size(self.spec.call_id) // frame * frame
+        if not self._deps.store.reopen_call(self.spec.call_id, audio_bytes=whole):  # claim it before touching it
+            raise CallExists(f"call {self.spec.call_id} was resumed by another stream a moment ago")
+        whole = self._deps.audio.truncate_to_frames(self.spec.call_id, frame)
         log.info("call %s resumed at %.2f s", self.spec.call_id, self._fmt.duration_s(whole))
         return whole
 

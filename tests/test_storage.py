@@ -165,13 +165,19 @@ def test_tokens_audit_retention_and_resume(store) -> None:
     assert store.revoke_token(token.token_id) and not store.revoke_token(token.token_id)
     store.create_call(record("r1", 10.0))
     store.finish_call("r1", status=CallStatus.INCOMPLETE, end_reason="x", audio_bytes=8, utterances_shed=0)
-    store.reopen_call("r1", audio_bytes=8)
+    assert store.reopen_call("r1", audio_bytes=8) is True
+    assert store.reopen_call("r1", audio_bytes=8) is False  # a second stream resuming it at the same time
     assert store.get_call("r1").status is CallStatus.ACTIVE and store.calls_started_before(100.0) == []
+    me, store.owner = store.owner, "lost-its-lease"  # an instance that no longer owns the call
+    store.finish_call("r1", status=CallStatus.INCOMPLETE, end_reason="late", audio_bytes=1, utterances_shed=0)
+    store.update_progress("r1", audio_bytes=1, utterances_shed=0)
+    store.owner = me
+    assert store.get_call("r1").status is CallStatus.ACTIVE and store.get_call("r1").audio_bytes == 8
     store.finish_call("r1", status=CallStatus.COMPLETED, end_reason="", audio_bytes=8, utterances_shed=0)
     store.save_alert(_alert("r1", "ANGER_SUSTAINED", Level.HIGH))
     store.add_audit(AuditEntry(5.0, "qa", "qa", "listen", "r1", "console"))
     assert store.calls_started_before(100.0) == ["r1"]
-    store.delete_call("r1")
+    assert store.delete_call("r1") is True and store.delete_call("r1") is False
     with pytest.raises(CallNotFound):
         store.get_call("r1")
     assert store.list_alerts(call_id="r1") == [] and store.list_audit(call_id="r1")[0].action == "listen"
@@ -180,11 +186,17 @@ def test_tokens_audit_retention_and_resume(store) -> None:
 def test_alert_versions_never_go_back(store) -> None:
     store.create_call(record("v1", 1.0))
     alert = _alert("v1", "ANGER_SUSTAINED", Level.MEDIUM)
-    store.save_alert(alert)
+    assert store.save_alert(alert) is True
     newer = dataclasses.replace(alert, level=Level.HIGH, version=2)
-    store.save_alert(newer)
-    store.save_alert(alert)  # a late writer with the old version
+    assert store.save_alert(newer) is True
+    assert store.save_alert(alert) is False  # a late writer with the old version
+    assert store.save_alert(newer) is False  # the same version again
     assert store.get_alert(alert.alert_id).level is Level.HIGH and store.get_alert("nope") is None
+    acked = dataclasses.replace(newer, status=AlertStatus.ACKNOWLEDGED, acknowledged_by="sam", version=3)
+    assert store.save_alert(acked) is True
+    # an instance that upgraded before hearing of the acknowledgement cannot reopen it
+    assert store.save_alert(dataclasses.replace(newer, version=4)) is False
+    assert store.get_alert(alert.alert_id).acknowledged_by == "sam"
 
 
 def test_sql_metacharacters_are_data(store) -> None:

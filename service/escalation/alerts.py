@@ -59,6 +59,12 @@ class Alert:
     def is_open(self) -> bool:
         return self.status is AlertStatus.OPEN
 
+    @property
+    def freshness(self) -> tuple[int, bool]:
+        """Which of two copies of an alert is newer, for subscribers that drop what they have seen: the higher
+        version, and at the same version (an upgrade racing an acknowledgement) the acknowledged one."""
+        return self.version, self.status is AlertStatus.ACKNOWLEDGED
+
 
 @dataclass(frozen=True)
 class AlertFilter:

@@ -109,7 +109,7 @@ class AlertHub:
     applies acknowledgements to both the store and the live call that owns the alert.
 
     A raised alert reaches supervisors even when the database cannot store it (locked, down, disk full):
-    it is published anyway and kept to be stored with the next alert or at the end of its call. An
+    it is published anyway and kept until it can be stored (store_unsaved, every few seconds). An
     acknowledgement the database refuses changes nothing and the caller is told to retry, so memory and
     storage never disagree about who acknowledged what."""
 
@@ -134,10 +134,12 @@ class AlertHub:
         with self._lock:
             self._live[alert.alert_id] = alert
             snapshot = copy.copy(alert)
+        stored: bool | None = None
         try:
-            self._save(snapshot)
+            stored = self._store_or_keep(snapshot)
         finally:
-            self._bus.publish(snapshot)  # supervisors hear it whether or not the database took it
+            if stored is not False:  # False: the stored alert is newer or acknowledged; this copy is stale
+                self._bus.publish(snapshot)  # supervisors hear it whether or not the database took it
         log.info(
             "alert %s call %s ch %d %s %s: %s",
             alert.alert_id,
@@ -148,79 +150,105 @@ class AlertHub:
             alert.evidence,
         )
 
-    def _save(self, snapshot: Alert) -> None:
-        """Store `snapshot` and any alert an earlier fault left unstored (stored versions never go back, so
-        the order does not matter); on a fault, keep what is left for the next try and raise."""
-        with self._lock:
-            self._unsaved.pop(snapshot.alert_id, None)
-            todo = [*self._unsaved.values(), snapshot]
-        for n, alert in enumerate(todo):
-            try:
-                self._store.save_alert(alert)
-            except Exception:
-                with self._lock:
-                    for left in todo[n:]:
-                        kept = self._unsaved.get(left.alert_id)
-                        if kept is None or kept.version < left.version:
-                            self._unsaved[left.alert_id] = left
-                raise
+    def _store_or_keep(self, snapshot: Alert) -> bool:
+        """Store `snapshot` (True if written); if the database is unavailable, keep it for store_unsaved and
+        raise. Any other error (a bug, a call purged meanwhile) is not retried."""
+        try:
+            stored = self._store.save_alert(snapshot)
+        except StorageUnavailable:
             with self._lock:
-                if self._unsaved.get(alert.alert_id) is alert:
-                    del self._unsaved[alert.alert_id]
+                kept = self._unsaved.get(snapshot.alert_id)
+                if kept is None or kept.version <= snapshot.version:
+                    self._unsaved[snapshot.alert_id] = snapshot
+            raise
+        with self._lock:
+            kept = self._unsaved.get(snapshot.alert_id)
+            if kept is not None and kept.version <= snapshot.version:
+                del self._unsaved[snapshot.alert_id]
+        return stored
+
+    def store_unsaved(self) -> int:
+        """Store the alerts a database fault left unstored (called every few seconds by the instance's lease
+        thread, at each call's end and at shutdown); returns how many are still waiting."""
+        with self._lock:
+            pending = list(self._unsaved.values())
+        for alert in pending:
+            try:
+                self._store_or_keep(alert)
+            except StorageUnavailable:
+                break  # still unavailable: next time
+            except Exception:
+                log.exception("alert %s of call %s cannot be stored; dropped", alert.alert_id, alert.call_id)
+                with self._lock:
+                    if self._unsaved.get(alert.alert_id) is alert:
+                        del self._unsaved[alert.alert_id]
+        left = self.unsaved()
+        if left:
+            log.warning("%d alert(s) wait for the database to be stored", left)
+        return left
 
     def unsaved(self) -> int:
-        """Alerts published but not yet stored (a gauge for operators)."""
+        """Alerts published but not yet stored."""
         with self._lock:
             return len(self._unsaved)
 
     def forget_call(self, call_id: str) -> None:
-        """The call ended: a last try to store its alerts that a database fault left unstored."""
+        """The call ended: its alerts are no longer live; try again to store what a fault left unstored."""
         with self._lock:
             for key in [k for k, a in self._live.items() if a.call_id == call_id]:
                 del self._live[key]
-            pending = [a for a in self._unsaved.values() if a.call_id == call_id]
-        for alert in pending:
-            try:
-                self._save(alert)
-            except Exception:
-                log.error("alert %s of call %s could not be stored: %d alert(s) wait for the database",
-                          alert.alert_id, call_id, self.unsaved())  # fmt: skip
-                break
+        if self.unsaved():
+            self.store_unsaved()
 
     def acknowledge(self, alert_id: str, by: str, note: str) -> Alert:
-        """Stored first (a refusal changes nothing), then applied to the live copy and published. Under the
-        lock, so no upgrade of this instance publishes in between; if another instance wrote a newer version
-        meanwhile, the acknowledgement is made again on that one."""
+        """Stored first (a refusal changes nothing), then applied to the live copy and published. No lock is
+        held while the database works (analysis threads publish through the same lock); if an upgrade, here
+        or on another instance, stored a newer version meanwhile, the acknowledgement is made on that one."""
+        fresh = False
+        for _ in range(5):
+            with self._lock:
+                held = None if fresh else self._live.get(alert_id) or self._unsaved.get(alert_id)
+                alert = copy.copy(held) if held is not None else None
+            alert = alert or self._store.get_alert(alert_id)
+            if alert is None:
+                raise AlertNotFound(f"no alert {alert_id!r}")
+            if alert.status is AlertStatus.ACKNOWLEDGED:
+                raise AlreadyAcknowledged(
+                    f"alert {alert_id} was already acknowledged by {alert.acknowledged_by or 'someone'}"
+                )
+            acked = copy.copy(alert)
+            acked.status = AlertStatus.ACKNOWLEDGED
+            acked.acknowledged_by, acked.acknowledgement_note = by, note
+            acked.acknowledged_at = acked.updated_at = time.time()
+            acked.version = alert.version + 1
+            if self._store.save_alert(acked):
+                break
+            fresh = True  # the stored alert is newer: read it again
+        else:
+            raise StorageUnavailable(f"alert {alert_id} kept changing while it was acknowledged; retry")
         with self._lock:
-            alert = self._live.get(alert_id)
-            for _ in range(5):
-                alert = alert or self._store.get_alert(alert_id)
-                if alert is None:
-                    raise AlertNotFound(f"no alert {alert_id!r}")
-                if alert.status is AlertStatus.ACKNOWLEDGED:
-                    raise AlreadyAcknowledged(
-                        f"alert {alert_id} was already acknowledged by {alert.acknowledged_by or 'someone'}"
-                    )
-                acked = copy.copy(alert)
-                acked.status = AlertStatus.ACKNOWLEDGED
-                acked.acknowledged_by, acked.acknowledgement_note = by, note
-                acked.acknowledged_at = acked.updated_at = time.time()
-                acked.version = alert.version + 1
-                if self._store.save_alert(acked):
-                    break
-                alert = None  # the stored alert is newer (written by another instance): read it again
-            else:
-                raise StorageUnavailable(f"alert {alert_id} kept changing while it was acknowledged; retry")
             live = self._live.get(alert_id)
-            if live is not None:
+            if live is not None and live.is_open:
                 _take_acknowledgement(live, acked)
+            kept = self._unsaved.get(alert_id)
+            if kept is not None and kept.version <= acked.version:
+                del self._unsaved[alert_id]  # the acknowledged version is stored: the open one is obsolete
         self._bus.publish(acked)
         return acked
 
     def subscribe(self, alert_filter: AlertFilter) -> tuple[Subscription, list[Alert]]:
-        """Subscribe first, then read the open alerts, so none falls between the two."""
+        """Subscribe first, then read the open alerts, so none falls between the two (raises
+        StorageUnavailable, subscribed to nothing, if they cannot be read)."""
         sub = self._bus.subscribe(alert_filter)
-        open_alerts = [a for a in self._store.list_alerts(open_only=True) if alert_filter.matches(a)]
+        try:
+            stored = self._store.list_alerts(open_only=True)
+        except BaseException:
+            self._bus.unsubscribe(sub)
+            raise
+        with self._lock:  # published while the database could not store them: open all the same
+            waiting = [copy.copy(a) for a in self._unsaved.values() if a.is_open]
+        seen = {a.alert_id for a in stored}
+        open_alerts = [a for a in stored + [w for w in waiting if w.alert_id not in seen] if alert_filter.matches(a)]
         return sub, open_alerts
 
     def unsubscribe(self, sub: Subscription) -> None:

@@ -29,8 +29,9 @@ class CallStore(Protocol):
         self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int
     ) -> None: ...
 
-    def reopen_call(self, call_id: str, *, audio_bytes: int) -> None:
-        """An INCOMPLETE call streams again (resume): ACTIVE, its end cleared."""
+    def reopen_call(self, call_id: str, *, audio_bytes: int) -> bool:
+        """An INCOMPLETE call streams again (resume): ACTIVE, owned here, its end cleared; False if it was not
+        INCOMPLETE (another stream resumed it first)."""
 
     def get_call(self, call_id: str) -> CallRecord:
         """Raises CallNotFound."""

@@ -20,6 +20,7 @@ POSTGRES = Dialect(
     json_values="jsonb_each_text({col}::jsonb) m",
     string_agg="string_agg(DISTINCT {col}, ',')",
     greatest="GREATEST({a}, {b})",
+    now_s="EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION",
 )
 _MIGRATION_LOCK = 0x63A11A7D  # pg_advisory_xact_lock key: one migrator at a time
 

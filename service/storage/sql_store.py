@@ -30,6 +30,7 @@ class Dialect:
     json_values: str  # a table of the JSON object's values, as column `value`
     string_agg: str  # distinct values joined with commas
     greatest: str  # the larger of two numbers
+    now_s: str  # the database's clock in unix seconds (leases: instances' clocks may disagree)
 
 
 def statements(script: str) -> list[str]:
@@ -94,10 +95,12 @@ class SqlCallStore:
         except self._integrity_error:
             raise CallExists(f"call {record.call_id} already exists; use a new call_id") from None
 
+    # Progress and the end are written only by the instance that owns the call: one that lost the database
+    # for longer than its lease, while another took the call over, cannot overwrite the new owner's row.
     def update_progress(self, call_id: str, *, audio_bytes: int, utterances_shed: int) -> None:
         self._run(
-            "UPDATE calls SET audio_bytes = ?, utterances_shed = ? WHERE call_id = ?",
-            (audio_bytes, utterances_shed, call_id),
+            "UPDATE calls SET audio_bytes = ?, utterances_shed = ? WHERE call_id = ? AND owner = ?",
+            (audio_bytes, utterances_shed, call_id, self.owner),
         )
 
     def finish_call(
@@ -105,16 +108,20 @@ class SqlCallStore:
     ) -> None:
         self._run(
             "UPDATE calls SET status = ?, end_reason = ?, ended_at = ?, audio_bytes = ?, utterances_shed = ?"
-            " WHERE call_id = ?",
-            (status.value, end_reason, time.time(), audio_bytes, utterances_shed, call_id),
+            " WHERE call_id = ? AND owner = ?",
+            (status.value, end_reason, time.time(), audio_bytes, utterances_shed, call_id, self.owner),
         )
 
-    def reopen_call(self, call_id: str, *, audio_bytes: int) -> None:
-        """An INCOMPLETE call continues (resume): ACTIVE again (on this instance), its end cleared."""
-        self._run(
-            "UPDATE calls SET status = 'ACTIVE', end_reason = '', ended_at = NULL, audio_bytes = ?, owner = ?"
-            " WHERE call_id = ? AND status = 'INCOMPLETE'",
-            (audio_bytes, self.owner, call_id),
+    def reopen_call(self, call_id: str, *, audio_bytes: int) -> bool:
+        """An INCOMPLETE call continues (resume): ACTIVE again, owned by this instance, its end cleared. False
+        if it was not INCOMPLETE any more (another instance resumed it first)."""
+        return (
+            self._run(
+                "UPDATE calls SET status = 'ACTIVE', end_reason = '', ended_at = NULL, audio_bytes = ?, owner = ?"
+                " WHERE call_id = ? AND status = 'INCOMPLETE'",
+                (audio_bytes, self.owner, call_id),
+            ).rowcount
+            == 1
         )
 
     def recover_interrupted(self, audio_sizes: dict[str, int]) -> list[str]:
@@ -130,11 +137,12 @@ class SqlCallStore:
         return ids
 
     def heartbeat(self, now: float | None = None) -> None:
-        """This instance is alive: renew its lease (see recover_abandoned)."""
+        """This instance is alive: renew its lease (see recover_abandoned), on the database's clock."""
+        at, args = (self.dialect.now_s, (self.owner,)) if now is None else ("?", (self.owner, now))
         self._run(
-            "INSERT INTO instances (instance_id, heartbeat_at) VALUES (?, ?)"
+            f"INSERT INTO instances (instance_id, heartbeat_at) VALUES (?, {at})"
             " ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-            (self.owner, time.time() if now is None else now),
+            args,
         )
 
     def recover_abandoned(
@@ -145,9 +153,9 @@ class SqlCallStore:
         the live board stops showing them. Owners that never took a lease are left to their own restart."""
         sql = (
             "SELECT c.call_id, c.owner FROM calls c JOIN instances i ON i.instance_id = c.owner"
-            " WHERE c.status = 'ACTIVE' AND c.owner != ? AND i.heartbeat_at < ?"
+            f" WHERE c.status = 'ACTIVE' AND c.owner != ? AND i.heartbeat_at < {self.dialect.now_s} - ?"
         )
-        args: list = [self.owner, time.time() - lease_s]
+        args: list = [self.owner, lease_s]
         if call_id is not None:
             sql += " AND c.call_id = ?"
             args.append(call_id)

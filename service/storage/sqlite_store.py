@@ -3,6 +3,7 @@ The queries are shared with PostgreSQL in sql_store.py."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -118,7 +119,12 @@ SQLITE = Dialect(
     json_values="json_each({col}) m",
     string_agg="group_concat(DISTINCT {col})",
     greatest="MAX({a}, {b})",
+    now_s="((julianday('now') - 2440587.5) * 86400.0)",
 )
+
+
+# OperationalErrors that pass: locked past the busy timeout, disk full, I/O errors, the file gone or read-only
+_UNAVAILABLE = re.compile(r"locked|busy|full|disk I/O|unable to open|readonly", re.IGNORECASE)
 
 
 class SqliteCallStore(SqlCallStore):
@@ -145,7 +151,9 @@ class SqliteCallStore(SqlCallStore):
             try:
                 cursor = self._db.execute(sql, args)
                 return Fetched(cursor.fetchall() if cursor.description else [], cursor.rowcount)
-            except sqlite3.OperationalError as exc:  # locked past the timeout, disk full or unreadable
+            except sqlite3.OperationalError as exc:
+                if not _UNAVAILABLE.search(str(exc)):
+                    raise  # a bug or a schema mismatch: not something a retry cures
                 raise StorageUnavailable(f"the database is unavailable ({exc}); retry in a few seconds") from exc
 
     @property

@@ -187,15 +187,17 @@ class ListenLog:
         self._last: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
-    def first_in_a_while(self, who: Principal, call_id: str) -> bool:
-        now, key = time.monotonic(), (who.token_id or who.name, call_id)
+    def due(self, who: Principal, call_id: str) -> bool:
         with self._lock:
-            if now - self._last.get(key, -1e18) < self._every_s:
-                return False
+            return time.monotonic() - self._last.get((who.token_id or who.name, call_id), -1e18) >= self._every_s
+
+    def logged(self, who: Principal, call_id: str) -> None:
+        """Called once the audit entry is written (if writing it failed, the next request tries again)."""
+        now = time.monotonic()
+        with self._lock:
             if len(self._last) > 10000:  # forget the old ones
                 self._last = {k: t for k, t in self._last.items() if now - t < self._every_s}
-            self._last[key] = now
-            return True
+            self._last[(who.token_id or who.name, call_id)] = now
 
 
 def create_app(
@@ -329,13 +331,15 @@ def create_app(
             call_id=call_id, queue=queue, agent=agent, min_level=Level(_level(min_level, "min_level") or Level.LOW)
         )
 
+        # before the response starts (a database error is then a 503), off the event loop (it reads the database)
+        sub, open_alerts = await asyncio.to_thread(alerts.subscribe, alert_filter)
+
         async def events() -> AsyncIterator[str]:
-            sub, open_alerts = alerts.subscribe(alert_filter)
-            sent: dict[str, int] = {}
+            sent: dict[str, tuple[int, bool]] = {}
             last_write = time.monotonic()
             try:
                 for alert in open_alerts:
-                    sent[alert.alert_id] = alert.version
+                    sent[alert.alert_id] = alert.freshness
                     yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
                 while not app.state.closing and not await request.is_disconnected():
                     alert = sub.get(timeout_s=0)
@@ -348,9 +352,9 @@ def create_app(
                             yield ": keep-alive\n\n"
                         await asyncio.sleep(SSE_POLL_S)
                         continue
-                    if sent.get(alert.alert_id, 0) >= alert.version:
+                    if sent.get(alert.alert_id, (0, False)) >= alert.freshness:
                         continue
-                    sent[alert.alert_id] = alert.version
+                    sent[alert.alert_id] = alert.freshness
                     last_write = time.monotonic()
                     yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
             finally:
@@ -438,8 +442,9 @@ def create_app(
     def get_audio(who: Annotated[Principal, needs(Permission.LISTEN)], call_id: str, request: Request) -> Response:
         view: WavView = audio_view(call_id)
         rng = parse_range(request.headers.get("range"), view.size)
-        if listens.first_in_a_while(who, call_id):  # any range: a player's seeks within minutes count once
+        if listens.due(who, call_id):  # any range: a player's seeks within minutes count once
             queries.audit(who, "listen", call_id, "console")
+            listens.logged(who, call_id)
         headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
         if rng is None:
             start, end, status = 0, view.size - 1, 200
