@@ -19,20 +19,20 @@ class CallNotFound(CallguardError):
     """No stored call has that id."""
 
 
-class Overloaded(CallguardError):
+class RetryLater(CallguardError):
+    """A passing condition: the client may retry after `retry_after_s` (sent as a retry hint)."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Overloaded(RetryLater):
     """The server is at a configured capacity limit; the client may retry later."""
 
-    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
-
-class StorageUnavailable(CallguardError):
+class StorageUnavailable(RetryLater):
     """The database cannot be reached or stays locked; nothing was changed, the client may retry."""
-
-    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class ModelError(CallguardError):

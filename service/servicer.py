@@ -24,6 +24,7 @@ from service.errors import (
     InvalidInput,
     ModelError,
     Overloaded,
+    RetryLater,
     ServerFault,
     ShuttingDown,
     StorageUnavailable,
@@ -65,7 +66,7 @@ def status_for(error: CallguardError) -> grpc.StatusCode:
 
 def abort(context: grpc.ServicerContext, error: CallguardError) -> None:
     metrics.ERRORS.labels("grpc", status_for(error).name).inc()
-    if isinstance(error, Overloaded | StorageUnavailable):
+    if isinstance(error, RetryLater):
         context.set_trailing_metadata((("retry-after-s", f"{error.retry_after_s:g}"),))
     context.abort(status_for(error), str(error))
 

@@ -355,8 +355,8 @@ class CallSession:
                 self._deps.alerts.publish(alert)
             except Exception:  # the store failed: published all the same, stored when the database is back
                 log.exception(
-                    "call %s: could not store alert %s yet (published; stored with the next alert or at the call's "
-                    "end)", self.spec.call_id, alert.alert_id,
+                    "call %s: could not store alert %s yet (published; AlertHub.store_unsaved retries it)",
+                    self.spec.call_id, alert.alert_id,
                 )  # fmt: skip
             self._emit(ev.Escalation(copy.copy(alert)))
 

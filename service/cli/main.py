@@ -336,7 +336,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 # ---- admin commands on the servers' store (run with the servers' settings: data dir or CALLGUARD_DATABASE_URL) --
-def _local_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _servers_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The store the servers use: PostgreSQL when CALLGUARD_DATABASE_URL is set, else the data directory's
     SQLite file (tokens, audit and retention must act on the same rows the servers read)."""
     from service.storage import open_store
@@ -348,7 +348,7 @@ def _local_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_token(args: argparse.Namespace) -> int:
     from service.auth import create_token
 
-    _, store = _local_store(args)
+    _, store = _servers_store(args)
     try:
         if args.token_command == "create":
             token, record = create_token(store, AccessRole(args.role), args.name or f"{args.role}-token")
@@ -393,7 +393,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from service.retention import purge
     from service.storage import FileAudioStore
 
-    settings, store = _local_store(args)
+    settings, store = _servers_store(args)
     try:
         purged = purge(store, FileAudioStore(settings.audio_dir), older_than_days=args.older_than_days)
     finally:
@@ -406,7 +406,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    _, store = _local_store(args)
+    _, store = _servers_store(args)
     try:
         entries = store.list_audit(call_id=args.call_id, limit=args.limit)
     finally:

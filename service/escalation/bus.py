@@ -162,10 +162,14 @@ class AlertHub:
                     self._unsaved[snapshot.alert_id] = snapshot
             raise
         with self._lock:
-            kept = self._unsaved.get(snapshot.alert_id)
-            if kept is not None and kept.version <= snapshot.version:
-                del self._unsaved[snapshot.alert_id]
+            self._drop_unsaved(snapshot)
         return stored
+
+    def _drop_unsaved(self, stored: Alert) -> None:
+        """`stored` is in the database: a kept copy of it that is no newer need not be stored. Under the lock."""
+        kept = self._unsaved.get(stored.alert_id)
+        if kept is not None and kept.version <= stored.version:
+            del self._unsaved[stored.alert_id]
 
     def store_unsaved(self) -> int:
         """Store the alerts a database fault left unstored (called every few seconds by the instance's lease
@@ -230,9 +234,7 @@ class AlertHub:
             live = self._live.get(alert_id)
             if live is not None and live.is_open:
                 _take_acknowledgement(live, acked)
-            kept = self._unsaved.get(alert_id)
-            if kept is not None and kept.version <= acked.version:
-                del self._unsaved[alert_id]  # the acknowledged version is stored: the open one is obsolete
+            self._drop_unsaved(acked)  # the acknowledged version is stored: a kept open one is obsolete
         self._bus.publish(acked)
         return acked
 

@@ -33,6 +33,7 @@ from service.errors import (
     CallNotFound,
     InvalidInput,
     Overloaded,
+    RetryLater,
     ShuttingDown,
     StorageUnavailable,
 )
@@ -234,7 +235,7 @@ def create_app(
         headers = {}
         if isinstance(error, RangeNotSatisfiable):
             headers["Content-Range"] = f"bytes */{error.total}"
-        if isinstance(error, Overloaded | StorageUnavailable):
+        if isinstance(error, RetryLater):
             headers["Retry-After"] = f"{error.retry_after_s:g}"
         if isinstance(error, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
