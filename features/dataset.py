@@ -75,3 +75,24 @@ def extract(clips: list[Clip], *, telephone: bool, progress: bool = True) -> Fea
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.save(cache, x)
     return FeatureTable(clips, x, condition)
+
+
+def extract_embeddings(clips: list[Clip], *, telephone: bool, progress: bool = True) -> np.ndarray:
+    """(n, EMBEDDING_DIM) pooled Whisper encoder states per clip (see embedding.py), cached like `extract`."""
+    from features.embedding import EMBED_RATE_HZ, EMBEDDING_DIM, SpeechEncoder
+
+    condition = "telephone" if telephone else "clean"
+    cache = CACHE_DIR / f"embeddings-{condition}-{_cache_key(clips, condition)}-{EMBEDDING_DIM}.npy"
+    if cache.exists():
+        return np.load(cache)
+    encoder, rows, started = SpeechEncoder.load(), [], time.monotonic()
+    for i, clip in enumerate(clips, 1):
+        audio = soxr.resample(clip_audio(clip, telephone=telephone), FEATURE_RATE_HZ, EMBED_RATE_HZ)
+        rows.append(encoder.embed(audio.astype(np.float32)))
+        if progress and (i % 100 == 0 or i == len(clips)):
+            rate = i / (time.monotonic() - started)
+            print(f"  embeddings ({condition}): {i}/{len(clips)} clips, {rate:.1f} clips/s", file=sys.stderr, flush=True)
+    x = np.vstack(rows)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.save(cache, x)
+    return x

@@ -1,5 +1,7 @@
 """Cut one channel's audio into utterances from streaming VAD probabilities (an endpointer).
 
+Speech probabilities come from `SpeechActivity` (Silero VAD plus the loud voiced speech it misses), the one
+place that decides "someone is talking" for transcription and for the emotion gate (`speech_s`).
 Hysteresis like Silero's own: a window at or above `threshold` starts or continues speech, one below
 `neg_threshold` starts counting silence, and `min_silence_s` of it ends the utterance. Long utterances are
 cut at `max_utterance_s` (at the last short pause if there was one) so a monologue still yields text.
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.transcription.vad import SAMPLE_RATE_HZ, WINDOW_SAMPLES, SileroModel, StreamingVad
+from service.speech_activity import LoudVoiceOptions, SpeechActivity
+from service.transcription.vad import SAMPLE_RATE_HZ, WINDOW_SAMPLES, SileroModel
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class UtteranceOptions:
     min_speech_s: float = 0.25
     speech_pad_s: float = 0.2
     max_utterance_s: float = 15.0
+    loud_voice: LoudVoiceOptions = LoudVoiceOptions()  # shouting Silero misses (service/speech_activity.py)
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class UtteranceSegmenter:
 
     def __init__(self, model: SileroModel, options: UtteranceOptions | None = None) -> None:
         self._opt = options or UtteranceOptions()
-        self._vad = StreamingVad(model)
+        self._model = model
+        self._vad = SpeechActivity(model, self._opt.loud_voice)
         self._pad = int(self._opt.speech_pad_s * SAMPLE_RATE_HZ)
         self._min_silence = int(self._opt.min_silence_s * SAMPLE_RATE_HZ)
         self._min_speech = int(self._opt.min_speech_s * SAMPLE_RATE_HZ)
@@ -68,9 +73,9 @@ class UtteranceSegmenter:
         self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float32)])
         out: list[Utterance] = []
         for prob in self._vad.push(samples):
-            if prob >= self._opt.threshold:
-                self._marks.append(self._origin)
             out.extend(self._step(float(prob), self._origin))
+            if prob >= self._opt.threshold or (self._speech_start is not None and prob >= self._opt.neg_threshold):
+                self._marks.append(self._origin)  # speech with the endpointer's hysteresis
             self._origin += WINDOW_SAMPLES
         self._trim()
         return out
@@ -86,7 +91,7 @@ class UtteranceSegmenter:
         """Audio was lost to analysis (shed): close any utterance and jump the clock past the gap."""
         out = self.finish()
         self._speech_start = self._silence_start = self._last_pause = None
-        self._vad = StreamingVad(self._vad._model)
+        self._vad = SpeechActivity(self._model, self._opt.loud_voice)
         self._origin = self._buf_start + len(self._buf) + n_samples
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = self._origin
