@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if not labels.exists():
         print(f"speech_coverage: {labels} not found (set CALLGUARD_SHARED_DATA)", file=sys.stderr)
         return 2
-    intensity = {r["path"]: r["intensity"] for r in csv.DictReader(open(labels, encoding="utf-8"))}
+    with open(labels, encoding="utf-8") as f:
+        intensity = {r["path"]: r["intensity"] for r in csv.DictReader(f)}
     clips = [c for c in read_labels(labels) if c.emotion in ("neutral", "calm", "angry")]
     model = SileroModel()
     cov: dict[tuple, list[float]] = defaultdict(list)
@@ -110,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {i}/{len(clips)} clips", file=sys.stderr, flush=True)
 
     table = []
-    for (name, gain_db, kind), actors in sorted(
-        {(k[0], k[1], k[2]): [] for k in cov}.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])
-    ):
+    for name, gain_db, kind in sorted({k[:3] for k in cov}, key=lambda k: (k[1], k[2], k[0])):
         per_actor = {s: float(np.mean(v)) for (n, g, k, s), v in cov.items() if (n, g, k) == (name, gain_db, kind)}
         vals = np.array(list(per_actor.values()))
         table.append({

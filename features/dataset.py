@@ -91,7 +91,9 @@ def extract_embeddings(clips: list[Clip], *, telephone: bool, progress: bool = T
         rows.append(encoder.embed(audio.astype(np.float32)))
         if progress and (i % 100 == 0 or i == len(clips)):
             rate = i / (time.monotonic() - started)
-            print(f"  embeddings ({condition}): {i}/{len(clips)} clips, {rate:.1f} clips/s", file=sys.stderr, flush=True)
+            print(
+                f"  embeddings ({condition}): {i}/{len(clips)} clips, {rate:.1f} clips/s", file=sys.stderr, flush=True
+            )
     x = np.vstack(rows)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.save(cache, x)

@@ -10,7 +10,7 @@ cut at `max_utterance_s` (at the last short pause if there was one) so a monolog
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,7 +28,9 @@ class UtteranceOptions:
     min_speech_s: float = 0.25
     speech_pad_s: float = 0.2
     max_utterance_s: float = 15.0
-    loud_voice: LoudVoiceOptions = LoudVoiceOptions()  # shouting Silero misses (service/speech_activity.py)
+    loud_voice: LoudVoiceOptions = field(
+        default_factory=LoudVoiceOptions
+    )  # shouting Silero misses (service/speech_activity.py)
 
 
 @dataclass(frozen=True)
