@@ -27,6 +27,7 @@ import numpy as np
 from features.model import EmotionModel
 from service import events as ev
 from service import logs, metrics, redaction
+from service.audio.conditioning import LineConditioner
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
@@ -103,6 +104,7 @@ class _Channel:
         self.role = role
         self._in_rate_hz = in_rate_hz
         self._deps = deps
+        self.conditioner = LineConditioner(in_rate_hz)  # analysis copy only; storage has the bytes as received
         self.resampler = StreamResampler(in_rate_hz)
         self.segmenter = UtteranceSegmenter(deps.vad_model, deps.utterance_options)
         self.emotion = ChannelEmotion(deps.emotion_model, in_rate_hz, deps.emotion_options)
@@ -112,6 +114,7 @@ class _Channel:
         self.interim_busy = False
 
     def push(self, samples: np.ndarray) -> tuple[list[Utterance], list[EmotionEstimate]]:
+        samples = self.conditioner.push(samples)
         utterances = self.segmenter.push(self.resampler.push(samples))
         return utterances, self.emotion.push(samples, self.segmenter.speech_s)
 
