@@ -38,14 +38,12 @@ from bench.stream_load import start_server
 from features.corpus import Clip, read_labels, shared_data_dir
 from features.model import EmotionModel
 from features.telephone import degrade
-from service.audio.resample import StreamResampler
+from service.channel_analysis import ChannelAnalysis
 from service.client import StreamOptions, requests_for
 from service.domain import Role
-from service.emotion import ChannelEmotion, EmotionOptions
 from service.escalation.detector import EscalationDetector
 from service.escalation.policy import DEFAULT_POLICY_FILE, Level, load_policy
 from service.simulate import Turn, build_call
-from service.transcription.utterances import UtteranceSegmenter
 from service.transcription.vad import SileroModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,15 +69,12 @@ def run_call(
 ) -> tuple[list[tuple[float, str, Level]], list[tuple[float, float]]]:
     """(call time raised, reason, level) for every alert raised or upgraded, and (call time, anger) of
     every estimate."""
-    vad, resampler = UtteranceSegmenter(vad_model), StreamResampler(RATE)
-    channel = ChannelEmotion(model, RATE, EmotionOptions())
+    channel = ChannelAnalysis(RATE, vad_model=vad_model, emotion_model=model)
     detector = EscalationDetector("bench", load_policy(DEFAULT_POLICY_FILE))
     out, trace = [], []
     frame = RATE // 50
     for i in range(0, len(audio), frame):
-        chunk = audio[i : i + frame]
-        vad.push(resampler.push(chunk))
-        for estimate in channel.push(chunk, vad.speech_s):
+        for estimate in channel.push(audio[i : i + frame])[1]:
             trace.append((estimate.end_s, estimate.anger))
             out += [(a.t_s, a.reason, a.level) for a in detector.on_emotion(0, Role.CUSTOMER, estimate)]
     return out, trace
@@ -128,12 +123,15 @@ def speaker_models(speakers: list[str], *, held_out: bool) -> dict[str, EmotionM
         return dict.fromkeys(speakers, shipped)
     from features.train import fit_emotion_model, load
 
-    data = load()
+    from features.embedding import SpeechEncoder
+
+    data, encoder = load(), SpeechEncoder.load()
     models = {}
     for k in range(FOLDS):
         fold = tuple(speakers[k::FOLDS])
         print(f"  fitting the emotion model without {', '.join(fold)}", file=sys.stderr, flush=True)
         model = fit_emotion_model(data, 0, without_speakers=fold)
+        model._encoder = encoder  # one encoder for all folds
         models.update(dict.fromkeys(fold, model))
     return models
 

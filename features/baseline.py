@@ -93,6 +93,10 @@ class CallNormaliser:
         self._calm_mean: np.ndarray | None = None
 
     @property
+    def has_windows(self) -> bool:
+        return bool(self._rows)
+
+    @property
     def ready(self) -> bool:
         return len(self._rows) >= self._n
 

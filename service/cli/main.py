@@ -22,7 +22,7 @@ from service import client, logs
 from service.audio.formats import AudioFormat, Encoding
 from service.audio.wavfile import WavAudio, read_wav, write_wav
 from service.auth import AccessRole
-from service.domain import CallStatus, agent_of
+from service.domain import agent_of
 from service.errors import CallguardError
 from service.settings import describe, load_settings
 
@@ -147,10 +147,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     import tempfile
 
     from service import convert
-    from service import events as ev
-    from service.report import event_dict
+    from service.offline import analyse_recording
     from service.server import build_deps
-    from service.session import CallSession
 
     audio = read_wav(args.wav)
     options = client.StreamOptions(language=args.language, roles=tuple(args.roles.split(",")) if args.roles else ())
@@ -161,24 +159,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         spec = convert.call_spec(
             client.config_for(audio, options), call_id=f"{call_id}-{new_suffix()}", allowed_languages=settings.languages
         )
-        session = CallSession(spec, deps, on_done=lambda _: None, offline=True)
-        step = audio.format.bytes_per_second // 50  # 20 ms frames, as a gateway sends them
-        for offset in range(0, len(audio.data), step):
-            session.ingest(audio.data[offset : offset + step])
-        session.end_input(CallStatus.COMPLETED)
-        events = []
-        while True:
-            stamped = session.next_event(timeout_s=1.0)
-            if stamped is None:
-                continue
-            if isinstance(stamped.event, ev.Ended):
-                break
-            item = event_dict(stamped.event)  # type: ignore[arg-type]
-            if item:
-                events.append(item)
+        events = analyse_recording(spec, audio, deps)
         deps.pool.close()
         deps.store.close()
-    events.sort(key=lambda e: (e["end_s"], e["channel"]))
     f = audio.format
     call = {
         "file": str(args.wav),

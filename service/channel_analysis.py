@@ -1,0 +1,55 @@
+"""One channel's live analysis, from decoded samples to utterances (for transcription) and emotion estimates.
+
+    samples (input rate) -> LineConditioner (analysis copy: DC removed, clipping counted)
+        -> StreamResampler (16 kHz) -> UtteranceSegmenter (SpeechActivity: Silero + loud voiced speech)
+        -> utterances for Whisper
+        -> ChannelEmotion (8 kHz windows, gated by the same speech activity) -> emotion estimates
+
+The live call (service/session.py), `callguard analyze` and the escalation benchmark all run this class, so
+what a benchmark measures is what a call does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.model import EmotionModel
+from service.audio.conditioning import LineConditioner
+from service.audio.resample import MODEL_RATE_HZ, StreamResampler
+from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
+from service.transcription.utterances import Utterance, UtteranceOptions, UtteranceSegmenter
+from service.transcription.vad import SileroModel
+
+
+class ChannelAnalysis:
+    """Analysis state of one channel; used by one thread at a time."""
+
+    def __init__(
+        self,
+        in_rate_hz: int,
+        *,
+        vad_model: SileroModel,
+        emotion_model: EmotionModel,
+        utterance_options: UtteranceOptions | None = None,
+        emotion_options: EmotionOptions | None = None,
+    ) -> None:
+        self._in_rate_hz = in_rate_hz
+        self.conditioner = LineConditioner(in_rate_hz)  # analysis copy only; storage has the bytes as received
+        self.resampler = StreamResampler(in_rate_hz)
+        self.segmenter = UtteranceSegmenter(vad_model, utterance_options)
+        self.emotion = ChannelEmotion(emotion_model, in_rate_hz, emotion_options or EmotionOptions())
+
+    def push(self, samples: np.ndarray) -> tuple[list[Utterance], list[EmotionEstimate]]:
+        """(n,) float32 samples at the input rate -> utterances ended and estimates made by them."""
+        samples = self.conditioner.push(samples)
+        utterances = self.segmenter.push(self.resampler.push(samples))
+        return utterances, self.emotion.push(samples, self.segmenter.speech_s)
+
+    def finish(self) -> list[Utterance]:
+        return self.segmenter.push(self.resampler.push(np.zeros(0, np.float32), last=True)) + self.segmenter.finish()
+
+    def skip(self, n_frames: int) -> list[Utterance]:
+        """Analysis lost `n_frames` input frames: close the utterance and restart the resampler after the gap."""
+        self.resampler = StreamResampler(self._in_rate_hz)
+        self.emotion.skip(n_frames, self._in_rate_hz)
+        return self.segmenter.skip(round(n_frames * MODEL_RATE_HZ / self._in_rate_hz))

@@ -1,0 +1,153 @@
+"""The emotion path on real-world inputs (../shared/cases): shouting, line faults, and the evidence rule.
+
+Each case runs the live per-channel path (service/channel_analysis.py: conditioning, speech activity,
+emotion, escalation with the default policy); the shouting call also runs whole through `CallSession`
+offline, transcription included.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from service import client, convert
+from service.audio.wavfile import WavAudio, read_wav
+from service.channel_analysis import ChannelAnalysis
+from service.domain import Role
+from service.escalation.detector import EscalationDetector
+from service.escalation.policy import DEFAULT_POLICY_FILE, Level, load_policy
+from service.offline import analyse_recording
+from tests.conftest import SHARED
+
+CASES = SHARED.parent / "cases"
+needs_cases = pytest.mark.skipif(
+    not (CASES / "shouting").exists(), reason=f"real-world cases not found at {CASES} (a fresh clone has none)"
+)
+RATE = 8000
+
+
+def acoustic(deps, samples: np.ndarray, rate: int = RATE, role: Role = Role.CUSTOMER):
+    """(estimates, alerts) of one channel through the live acoustic path, in 20 ms frames."""
+    channel = ChannelAnalysis(rate, vad_model=deps.vad_model, emotion_model=deps.emotion_model)
+    detector = EscalationDetector("test", load_policy(DEFAULT_POLICY_FILE))
+    estimates, alerts = [], []
+    step = rate // 50
+    for i in range(0, len(samples), step):
+        for estimate in channel.push(samples[i : i + step])[1]:
+            estimates.append(estimate)
+            alerts += [(a.t_s, a.reason, a.level) for a in detector.on_emotion(0, role, estimate)]
+    return estimates, alerts
+
+
+def mono(path) -> np.ndarray:
+    wav = read_wav(path)
+    return wav.format.decode(wav.data)[:, 0].astype(np.float32)
+
+
+@needs_cases
+def test_shouting_customer_is_scored_transcribed_and_alerted(deps) -> None:
+    audio = read_wav(CASES / "shouting" / "calm_then_shouting_stereo_mulaw8k.wav")
+    spec = convert.call_spec(
+        client.config_for(audio, client.StreamOptions()), call_id="shouting", allowed_languages=("en",)
+    )
+    events = analyse_recording(spec, audio, deps)
+    customer = [e for e in events if e["channel"] == 0]
+    emotions = [e for e in customer if e["type"] == "emotion"]
+    alerts = [e for e in customer if e["type"] == "escalation" and "ANGER_SUSTAINED" in e["reasons"]]
+    # no gap in estimates while the customer shouts (turns from 67.5 s to 96 s; before: none after 68 s)
+    shouted = [e for e in emotions if e["end_s"] > 67.0]
+    assert len(shouted) >= 12, [round(e["end_s"], 1) for e in emotions]
+    # every shouted turn reaches Whisper (4 turns start at ~67.5, 75.5, 85.3 and 93.2 s)
+    texts = [e for e in customer if e["type"] == "transcript" and e["start_s"] > 66.6]
+    for turn_start in (67.5, 75.5, 85.3, 93.2):
+        assert any(abs(e["start_s"] - turn_start) < 1.5 for e in texts), (turn_start, texts)
+    # an anger alert soon after the switch at 30.9 s, and HIGH by the shouting
+    assert alerts, "no anger alert"
+    first = min(a["t_s"] for a in alerts)
+    assert 30.9 < first <= 30.9 + 15.0
+    high = [a for a in alerts if a["level"] == "HIGH"]
+    assert high and min(a["t_s"] for a in high) <= 75.0
+    assert max(e["anger"] for e in shouted) >= 0.8
+
+
+def _pcm16(samples: np.ndarray, like: WavAudio) -> np.ndarray:
+    """Float samples as a PCM16 line delivers them (rounded, hard-clipped at full scale), back to float."""
+    return np.clip(np.round(samples * 32768), -32768, 32767).astype(np.float32) / 32768
+
+
+@needs_cases
+@pytest.mark.parametrize(
+    "fault",
+    ["dc_constant", "dc_step", "clipped", "gain_step_up", "gain_step_down"],
+)
+def test_line_faults_change_neither_estimates_nor_alerts(deps, fault: str) -> None:
+    path = CASES / "line-faults" / "casia_calm_then_angry_pcm16_8k.wav"
+    clean = mono(path)
+    t = np.arange(len(clean)) / RATE
+    faulty = {
+        "dc_constant": clean + 0.2,
+        "dc_step": clean + np.where(t < 10, 0.1, np.where(t < 25, -0.15, 0.05)),
+        "clipped": clean * 3.0,  # peaks up to ~2x full scale: hard-clipped below
+        "gain_step_up": clean * np.where(t < 5, 1.0, 10 ** (6 / 20)),  # an AGC step early in the calm part
+        "gain_step_down": clean * np.where(t < 5, 1.0, 10 ** (-6 / 20)),
+    }[fault]
+    faulty = _pcm16(faulty, read_wav(path))
+    base_est, base_alerts = acoustic(deps, clean)
+    est, alerts = acoustic(deps, faulty)
+    assert [(a[1], a[2]) for a in alerts] == [(a[1], a[2]) for a in base_alerts]
+    for (t0, *_), (t1, *_) in zip(alerts, base_alerts, strict=True):
+        assert abs(t0 - t1) <= 3.0
+    clean_by_time = {round(e.end_s, 2): e.anger for e in base_est}
+    shared = [(e.anger, clean_by_time[round(e.end_s, 2)]) for e in est if round(e.end_s, 2) in clean_by_time]
+    assert len(shared) >= 0.8 * len(base_est)
+    diffs = np.abs(np.array([a - b for a, b in shared]))
+    tolerance = 0.05 if fault.startswith("dc") else 0.2  # DC is removed; clipping and gain change the sound
+    assert np.median(diffs) <= tolerance / 2 and np.percentile(diffs, 90) <= tolerance, (fault, diffs.round(2))
+
+
+@needs_cases
+def test_the_shared_dc_offset_file_scores_like_the_clean_one(deps) -> None:
+    folder = CASES / "line-faults"
+    clean_est, clean_alerts = acoustic(deps, mono(folder / "casia_calm_then_angry_pcm16_8k.wav"))
+    dc_est, dc_alerts = acoustic(deps, mono(folder / "casia_calm_then_angry_dc0.2_pcm16_8k.wav"))
+    assert [(a[1], a[2]) for a in dc_alerts] == [(a[1], a[2]) for a in clean_alerts]
+    assert any(level is Level.HIGH for _, _, level in clean_alerts)
+    assert len(dc_est) == len(clean_est)
+    np.testing.assert_allclose([e.anger for e in dc_est], [e.anger for e in clean_est], atol=0.03)
+    loud = [e.loudness_db_vs_baseline for e in dc_est if e.end_s > 30]
+    assert max(loud) > 6.0  # the offset no longer hides the raised voice
+
+
+@needs_cases
+def test_clipped_file_alerts_like_the_clean_one(deps) -> None:
+    folder = CASES / "line-faults"
+    _, clean_alerts = acoustic(deps, mono(folder / "clean_pcm16_8k.wav"))
+    _, clipped_alerts = acoustic(deps, mono(folder / "clipped_x6_pcm16_8k.wav"))
+    assert [(a[1], a[2]) for a in clipped_alerts] == [(a[1], a[2]) for a in clean_alerts]
+
+
+def test_more_voice_effort_never_lowers_anger(deps, casia) -> None:
+    """For one speaker, after a calm baseline, the same sentence louder never scores less anger."""
+    calm = [c for c in casia if c.speaker == "casia_wangzhe" and c.emotion == "neutral"][:12]
+    parts = []
+    for clip in calm:
+        parts += [clip.load(RATE), np.zeros(RATE // 2, np.float32)]
+    audio = np.concatenate(parts)
+    audio = (audio * (0.3 / np.abs(audio).max())).astype(np.float32)
+    channel = ChannelAnalysis(RATE, vad_model=deps.vad_model, emotion_model=deps.emotion_model)
+    step = RATE // 50
+    for i in range(0, len(audio), step):
+        channel.push(audio[i : i + step])
+    assert channel.emotion.baseline.ready
+    sentence = [c for c in casia if c.speaker == "casia_wangzhe" and c.emotion == "neutral"][20].load(RATE)
+    sentence = (sentence * (0.3 / np.abs(sentence).max())).astype(np.float32)
+    angers = []
+    for gain_db in (0, 4, 8, 12):
+        probe = copy.deepcopy(channel)
+        x = np.concatenate([sentence * 10 ** (gain_db / 20), np.zeros(RATE, np.float32)])
+        est = [e for i in range(0, len(x), step) for e in probe.push(x[i : i + step])[1]]
+        angers.append(max(e.anger for e in est))
+    assert all(b >= a - 0.02 for a, b in zip(angers, angers[1:], strict=False)), angers
+    assert angers[-1] > angers[0]
