@@ -59,7 +59,8 @@ format: install
 	$(VENV)/bin/ruff format .
 
 bench: install engines
-	$(PY) -m bench.prosody
+	$(PY) -m bench.speech_coverage
+	$(PY) -m bench.emotion_path
 	$(PY) -m bench.stream_load --backend both
 	$(PY) -m bench.escalation
 	$(PY) -m bench.console

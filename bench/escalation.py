@@ -103,7 +103,7 @@ def threshold_sweep(
             {
                 "threshold": line,
                 "angry_calls_alerted": len(delays),
-                "alerted_within_8_s": sum(d <= 8.0 for d in delays),
+                "alerted_within_10_s": sum(d <= 10.0 for d in delays),
                 "switch_to_alert_s": {"p50": pct(delays, 50), "p95": pct(delays, 95)},
                 "calm_stretches_with_false_alert": false_calls,
             }
@@ -121,16 +121,16 @@ def speaker_models(speakers: list[str], *, held_out: bool) -> dict[str, EmotionM
     if not held_out:
         shipped = EmotionModel.load()
         return dict.fromkeys(speakers, shipped)
+    from features.embedding import SpeechEncoder
     from features.train import fit_emotion_model, load
 
-    from features.embedding import SpeechEncoder
-
     data, encoder = load(), SpeechEncoder.load()
+    line = EmotionModel.load().meta["absolute_anger_line"]  # one scalar from features.train's own CV
     models = {}
     for k in range(FOLDS):
         fold = tuple(speakers[k::FOLDS])
         print(f"  fitting the emotion model without {', '.join(fold)}", file=sys.stderr, flush=True)
-        model = fit_emotion_model(data, 0, without_speakers=fold)
+        model = fit_emotion_model(data, 0, without_speakers=fold, anger_line=line)
         model._encoder = encoder  # one encoder for all folds
         models.update(dict.fromkeys(fold, model))
     return models
@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     models = speaker_models(speakers, held_out=args.model == "held-out")
     angry_alerted, angry_high, sad_alerted, delays, delays_high = 0, 0, 0, [], []
     false_alerts, false_high, calm_speech_s, per_speaker = 0, 0, 0.0, []
+    from_start: list[float] = []  # angry-from-the-start calls: first words -> first anger alert
     sweep_angry: list[tuple[list[tuple[float, float]], float]] = []
     sweep_calm: list[list[tuple[float, float]]] = []
     live_every = max(1, len(speakers) // args.live_calls) if args.live_calls else 0
@@ -269,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
                     delays_high.append(high[0][0] - switch_s)
             elif target == "sad" and hits:
                 sad_alerted += 1
+        angry = [c for c in mine if c.emotion == "angry"][:6]
+        audio, starts, _ = customer_channel(angry)  # angry from the first word: no calm start to learn from
+        alerts, _ = run_call(models[speaker], vad_model, audio)
+        hits = [t for t, r, _ in alerts if r == "ANGER_SUSTAINED"]
+        row["angry_from_start"] = [(round(t - starts[0], 1), r, lv.name) for t, r, lv in alerts]
+        if hits:
+            from_start.append(hits[0] - starts[0])
         audio, _, speech_s = customer_channel(calm[:20])
         alerts, trace = run_call(models[speaker], vad_model, audio)
         sweep_calm.append(trace)
@@ -288,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         "sad_calls_alerted": round(sad_alerted / len(speakers), 3),
         "switch_to_first_alert_s": {"p50": pct(delays, 50), "p95": pct(delays, 95)},
         "switch_to_high_alert_s": {"p50": pct(delays_high, 50), "p95": pct(delays_high, 95)},
+        "angry_from_start_calls_alerted": round(len(from_start) / len(speakers), 3),
+        "angry_from_start_alerted_within_10_s": round(sum(d <= 10.0 for d in from_start) / len(speakers), 3),
+        "angry_from_start_first_words_to_alert_s": {"p50": pct(from_start, 50), "p95": pct(from_start, 95)},
         "calm_speech_hours": round(hours, 3),
         "false_alerts_per_hour_calm_speech": round(false_alerts / hours, 2),
         "false_high_alerts_per_hour_calm_speech": round(false_high / hours, 2),
@@ -303,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(HIGH {result['angry_calls_alerted_high']:.0%}), switch->first alert p50 "
         f"{result['switch_to_first_alert_s']['p50']} s p95 {result['switch_to_first_alert_s']['p95']} s, "
         f"switch->HIGH p50 {result['switch_to_high_alert_s']['p50']} s p95 {result['switch_to_high_alert_s']['p95']} s; "
+        f"angry from the start: {result['angry_from_start_calls_alerted']:.0%} alerted, "
+        f"{result['angry_from_start_alerted_within_10_s']:.0%} within 10 s of the first words; "
         f"sad calls alerted {result['sad_calls_alerted']:.0%}; false alerts {result['false_alerts_per_hour_calm_speech']}"
         f"/h of calm speech (HIGH {result['false_high_alerts_per_hour_calm_speech']}/h, {hours:.2f} h); "
         f"written to {RESULTS / 'escalation.json'}"
@@ -310,11 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nthe anger rule's MEDIUM line, on the same {len(speakers)} angry calls and {len(sweep_calm)} calm stretches:"
     )
-    print("  line  alerted  within 8 s  p50 s  p95 s  calm stretches alerted")
+    print("  line  alerted  within 10 s  p50 s  p95 s  calm stretches alerted")
     for row in result["anger_threshold_sweep"]:
         d = row["switch_to_alert_s"]
         print(
-            f"  {row['threshold']:.2f}  {row['angry_calls_alerted']:>7}  {row['alerted_within_8_s']:>10}  {d['p50']!s:>5}"
+            f"  {row['threshold']:.2f}  {row['angry_calls_alerted']:>7}  {row['alerted_within_10_s']:>11}  {d['p50']!s:>5}"
             f"  {d['p95']!s:>5}  {row['calm_stretches_with_false_alert']:>22}"
         )
     if live:

@@ -79,12 +79,14 @@ def extract(clips: list[Clip], *, telephone: bool, progress: bool = True) -> Fea
 
 def extract_embeddings(clips: list[Clip], *, telephone: bool, progress: bool = True) -> np.ndarray:
     """(n, EMBEDDING_DIM) pooled Whisper encoder states per clip (see embedding.py), cached like `extract`."""
-    from features.embedding import EMBED_RATE_HZ, EMBEDDING_DIM, SpeechEncoder
+    from features.embedding import EMBED_RATE_HZ, EMBEDDING_VERSION, SpeechEncoder
+    from features.threads import one_blas_thread
 
     condition = "telephone" if telephone else "clean"
-    cache = CACHE_DIR / f"embeddings-{condition}-{_cache_key(clips, condition)}-{EMBEDDING_DIM}.npy"
+    cache = CACHE_DIR / f"embeddings-{EMBEDDING_VERSION}-{condition}-{_cache_key(clips, condition)}.npy"
     if cache.exists():
         return np.load(cache)
+    one_blas_thread()
     encoder, rows, started = SpeechEncoder.load(), [], time.monotonic()
     for i, clip in enumerate(clips, 1):
         audio = soxr.resample(clip_audio(clip, telephone=telephone), FEATURE_RATE_HZ, EMBED_RATE_HZ)

@@ -7,8 +7,10 @@ for 3 s inputs on this machine instead of ~16x that for the padded window. Encod
 pooled vector is the mean of the frames that fall on speech (loud frames of the input), so pauses between
 words do not dilute it.
 
-Whisper's log-mel input is clamped to 8 dB... below its own maximum and scaled, so the representation is
-largely independent of the line's gain (an *absolute* view that needs no speaker baseline).
+The input is first brought to a fixed level (its loudest 20 ms frames at REFERENCE_DBFS): Whisper's log-mel
+input keeps the absolute level as an offset, so without this a line's gain would move the representation.
+With it the representation is independent of the gain (loudness is the prosody features' job, measured
+against the speaker's baseline), which the absolute view needs and which keeps a gateway's AGC out of it.
 
 Shapes: audio is float32 mono at 16 kHz; `embed` returns (EMBEDDING_DIM,) float32.
 Source: Radford et al. 2022, "Robust Speech Recognition via Large-Scale Weak Supervision" (the model);
@@ -25,9 +27,11 @@ from faster_whisper import WhisperModel
 
 EMBED_RATE_HZ = 16000
 EMBEDDING_DIM = 512  # Whisper base's d_model
+EMBEDDING_VERSION = "2"  # bump when what `embed` computes changes (feature caches are keyed by it)
 FRAME_S = 0.02  # one encoder frame
 MIN_SAMPLES = EMBED_RATE_HZ // 2  # shorter inputs are padded with silence to 0.5 s
 SPEECH_DB_BELOW_PEAK = 35.0  # as features.prosody: frames this far below the loudest are pause
+REFERENCE_DBFS = -20.0  # level the loud frames (95th percentile of 20 ms frame RMS) are brought to
 
 
 class SpeechEncoder:
@@ -55,7 +59,7 @@ class SpeechEncoder:
 
     def frames(self, audio: np.ndarray) -> np.ndarray:
         """(n,) 16 kHz audio -> (n_frames, EMBEDDING_DIM) encoder states, one per 20 ms."""
-        y = np.asarray(audio, dtype=np.float32)
+        y = level_normalised(np.asarray(audio, dtype=np.float32))
         if len(y) < MIN_SAMPLES:
             y = np.pad(y, (0, MIN_SAMPLES - len(y)))
         mel = self._model.feature_extractor(y, padding=0)
@@ -67,6 +71,19 @@ class SpeechEncoder:
         """(n,) 16 kHz audio -> (EMBEDDING_DIM,) mean encoder state over the speech frames (all if none)."""
         states = self.frames(audio)
         return pool(states, speech_frames(audio, len(states)))
+
+
+def level_normalised(audio: np.ndarray) -> np.ndarray:
+    """`audio` scaled so that the 95th percentile of its 20 ms frame RMS is REFERENCE_DBFS (silence as is)."""
+    hop = int(FRAME_S * EMBED_RATE_HZ)
+    n = len(audio) // hop
+    if n == 0:
+        return audio
+    rms = np.sqrt(np.mean(audio[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1))
+    loud = float(np.percentile(rms, 95))
+    if loud < 1e-6:
+        return audio
+    return (audio * (10 ** (REFERENCE_DBFS / 20) / loud)).astype(np.float32)
 
 
 def speech_frames(audio: np.ndarray, n_frames: int) -> np.ndarray:

@@ -87,6 +87,39 @@ def head_probabilities(pipeline: Any, inputs: np.ndarray) -> np.ndarray:
     return np.column_stack([proba[:, classes.index(c)] if c in classes else np.zeros(len(inputs)) for c in CLASSES])
 
 
+# Louder (every level feature rises with the line's gain) and higher (every pitch level) speech against the
+# speaker's own baseline is evidence for anger, never against it.
+MONOTONE_FEATURES: tuple[str, ...] = (
+    "f0_median_st", "f0_p10_st", "f0_p90_st", "loud_median_db", "loud_p90_db", "mfcc0_mean",
+    *(n for n in FEATURE_NAMES if n.startswith("band")),
+)  # fmt: skip
+
+
+def make_anger_monotone(pipeline: Pipeline) -> int:
+    """Make the anger head non-decreasing in MONOTONE_FEATURES: their negative weights are set to 0 (a
+    logistic head is then monotone in each of them and in any joint rise). Returns how many were clipped.
+    Without it, a speaker's louder and higher sentence could score less anger than their calm one (a few
+    weights of correlated level features come out negative)."""
+    heads = pipeline.named_steps["classify"]
+    estimator = heads.estimators_[list(heads.classes_).index("angry")]
+    if estimator.coef_.shape[1] != len(INPUT_NAMES):
+        raise ValueError("the anger head does not see every input (an all-missing column was dropped)")
+    columns = [FEATURES.index(n) for n in MONOTONE_FEATURES]
+    negative = [c for c in columns if estimator.coef_[0, c] < 0]
+    estimator.coef_[0, negative] = 0.0
+    return len(negative)
+
+
+def calibrate_line(p: np.ndarray, line: float) -> np.ndarray:
+    """Shift probabilities in logit space so that `line` maps to 0.5 (a decision point moved, ranks kept).
+
+    The absolute view has no speaker baseline to lean on, so its balanced 0.5 point fires on some unseen
+    speakers' calm speech; training moves it to where held-out calm speech crosses it rarely."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    line = float(np.clip(line, 1e-6, 1 - 1e-6))
+    return expit(np.log(p / (1 - p)) - np.log(line / (1 - line)))
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -124,8 +157,11 @@ class EmotionModel:
         return self._encoder
 
     def absolute_probabilities(self, features: np.ndarray) -> np.ndarray:
-        """(n, FEATURES) raw features -> (n, 4) absolute-view head probabilities in CLASSES order."""
-        return head_probabilities(self.absolute, np.atleast_2d(features)[:, ABSOLUTE_COLUMNS])
+        """(n, FEATURES) raw features -> (n, 4) absolute-view head probabilities in CLASSES order, the anger
+        head recalibrated so that 0.5 is `absolute_anger_line` (see calibrate_line)."""
+        heads = head_probabilities(self.absolute, np.atleast_2d(features)[:, ABSOLUTE_COLUMNS])
+        heads[:, 0] = calibrate_line(heads[:, 0], float(self.meta.get("absolute_anger_line", 0.5)))
+        return heads
 
     @property
     def classes(self) -> tuple[str, ...]:

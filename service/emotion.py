@@ -2,12 +2,15 @@
 analysis thread on the audio as it arrives; it never waits for transcription (the transcript's speech rate is
 attached to transcript segments instead).
 
-Two views (features/model.py): the absolute view needs no baseline and scores the speaker until a calm
-baseline exists; from then on the relative view (against the speaker's own baseline) scores. Only windows
-the absolute view does not call angry enter the baseline, so a caller who is angry from the first word is
-scored by the absolute view (and caught) instead of becoming their own calm reference, and the baseline is
-built from their first calm windows whenever those come. Disappointment is judged against the speaker's
-calm voice only, so it reads 0 until the baseline is ready."""
+Two views (features/model.py): the absolute view needs no baseline, the relative view judges against the
+speaker's own calm baseline. Only windows the absolute view does not call angry enter the baseline, so a
+caller who is angry from the first word does not become their own calm reference, and the baseline is built
+from their calm windows whenever those come. What is reported:
+- no window in the baseline yet (nothing calm heard): the absolute view alone;
+- a thin baseline (fewer than `baseline_windows`): both views must agree (the mean of their logits), so one
+  view's slip on an unusual voice does not page anyone;
+- a full baseline: the relative view (more accurate: features.train, speaker protocol).
+Disappointment is judged against the speaker's calm voice only, so it reads 0 until the baseline is ready."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
+from scipy.special import expit, logit
 
 from features.baseline import BASELINE_WINDOWS, CallNormaliser
 from features.dataset import CLASSES
@@ -141,9 +145,13 @@ class ChannelEmotion:
             self.baseline.update(features)
         if self.baseline.ready:
             heads = self._model.live_probabilities(self.baseline.normalise(features), self.baseline.vs_calm(features))
-        else:
-            heads = absolute.copy()
+        elif self.baseline.has_windows:  # a thin baseline: both views must agree (mean of their logits)
+            relative = self._model.probabilities(self.baseline.normalise(features))
+            heads = expit((logit(np.clip(absolute, 1e-6, 1 - 1e-6)) + logit(np.clip(relative, 1e-6, 1 - 1e-6))) / 2)
             heads[:, CLASSES.index("sad")] = 0.0  # disappointment is judged against the calm baseline only
+        else:  # nothing calm heard yet: the absolute view alone
+            heads = absolute.copy()
+            heads[:, CLASSES.index("sad")] = 0.0
         base = self.baseline.calm_mean if self.baseline.has_windows else features
         anger, sad, neutral, other = _shares(heads[0])
         return EmotionEstimate(

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from features.model import EmotionModel, ModelIntegrityError
 from features.prosody import FEATURE_RATE_HZ, describe
+from features.threads import one_blas_thread
 from service.calls import CallManager
 from service.errors import ConfigError, ModelError
 from service.escalation.bus import AlertBus, AlertHub, InProcessBus
@@ -81,13 +82,16 @@ def open_bus(settings: Settings) -> AlertBus:
 
 
 def load_emotion_model() -> EmotionModel:
-    """The shipped emotion model, checksum-verified; warms up the feature code (librosa compiles on first use)."""
+    """The shipped emotion model, checksum-verified, with its speech encoder loaded; warms up the feature code
+    (librosa compiles on first use) and the encoder, and limits BLAS to one thread (service/threads.py)."""
+    one_blas_thread()
     try:
         model = EmotionModel.load()
-    except (ModelIntegrityError, OSError, ValueError) as exc:
+        noise = np.random.default_rng(0).standard_normal(FEATURE_RATE_HZ).astype(np.float32) * 0.1
+        describe(noise)
+        model.encoder.embed(np.concatenate([noise, noise]))
+    except (ModelIntegrityError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"emotion model: {exc}") from exc
-    noise = np.random.default_rng(0).standard_normal(FEATURE_RATE_HZ).astype(np.float32) * 0.1
-    describe(noise)
     return model
 
 

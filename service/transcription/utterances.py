@@ -73,8 +73,11 @@ class UtteranceSegmenter:
     def push(self, samples: np.ndarray) -> list[Utterance]:
         """Feed samples (n,) at 16 kHz in stream order."""
         self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float32)])
+        return self._judge(self._vad.push(samples))
+
+    def _judge(self, probs: np.ndarray) -> list[Utterance]:
         out: list[Utterance] = []
-        for prob in self._vad.push(samples):
+        for prob in probs:
             out.extend(self._step(float(prob), self._origin))
             if prob >= self._opt.threshold or (self._speech_start is not None and prob >= self._opt.neg_threshold):
                 self._marks.append(self._origin)  # speech with the endpointer's hysteresis
@@ -84,10 +87,11 @@ class UtteranceSegmenter:
 
     def finish(self) -> list[Utterance]:
         """End of stream: close the utterance in progress, if any."""
+        out = self._judge(self._vad.flush())
         if self._speech_start is None:
-            return []
+            return out
         end = self._silence_start if self._silence_start is not None else self._buf_start + len(self._buf)
-        return self._emit(self._speech_start, end)
+        return out + self._emit(self._speech_start, end)
 
     def skip(self, n_samples: int) -> list[Utterance]:
         """Audio was lost to analysis (shed): close any utterance and jump the clock past the gap."""
