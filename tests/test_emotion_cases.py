@@ -59,12 +59,12 @@ def test_shouting_customer_is_scored_transcribed_and_alerted(deps) -> None:
     customer = [e for e in events if e["channel"] == 0]
     emotions = [e for e in customer if e["type"] == "emotion"]
     alerts = [e for e in customer if e["type"] == "escalation" and "ANGER_SUSTAINED" in e["reasons"]]
-    # no gap in estimates while the customer shouts (turns from 67.5 s to 96 s; before: none after 68 s)
+    # every shouted turn (~1.6 s of speech each, from ~67.6, 76.4, 85.4 and 94.1 s) is scored (before: no
+    # estimate after 68 s) and reaches Whisper
     shouted = [e for e in emotions if e["end_s"] > 67.0]
-    assert len(shouted) >= 12, [round(e["end_s"], 1) for e in emotions]
-    # every shouted turn reaches Whisper (4 turns start at ~67.5, 75.5, 85.3 and 93.2 s)
     texts = [e for e in customer if e["type"] == "transcript" and e["start_s"] > 66.6]
-    for turn_start in (67.5, 75.5, 85.3, 93.2):
+    for turn_start in (67.6, 76.4, 85.4, 94.1):
+        assert any(turn_start < e["end_s"] <= turn_start + 3.0 for e in shouted), (turn_start, shouted)
         assert any(abs(e["start_s"] - turn_start) < 1.5 for e in texts), (turn_start, texts)
     # an anger alert soon after the switch at 30.9 s, and HIGH by the shouting
     assert alerts, "no anger alert"
