@@ -6,7 +6,8 @@ Two views (features/model.py): the absolute view needs no baseline, the relative
 speaker's own calm baseline. Only windows the absolute view does not call angry enter the baseline, so a
 caller who is angry from the first word does not become their own calm reference, and the baseline is built
 from their calm windows whenever those come. What is reported:
-- no window in the baseline yet (nothing calm heard): the absolute view alone;
+- no window in the baseline yet (nothing calm heard): the absolute view alone, held below 0.5 (it is not
+  reliable enough on unseen voices to page anyone by itself; it keeps anger out of the baseline);
 - a thin baseline (fewer than `baseline_windows`): both views must agree (the mean of their logits), so one
   view's slip on an unusual voice does not page anyone;
 - a full baseline: the relative view (more accurate: features.train, speaker protocol).
@@ -46,6 +47,9 @@ class EmotionOptions:
     # the emotion path's cost (bench/emotion_path.py).
     embed_hop_s: float = 3.0
     baseline_max_anger: float = 0.5  # windows the absolute view scores at or above this stay out of the baseline
+    # The absolute view alone may not page anyone: on a calm Mandarin voice it saw in training it still said
+    # 0.85-0.93 for the first sentence (line-faults case), which raised a false MEDIUM alert at 2 s.
+    absolute_only_max: float = 0.45
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,9 @@ class ChannelEmotion:
             relative = self._model.probabilities(self.baseline.normalise(features))
             heads = expit((logit(np.clip(absolute, 1e-6, 1 - 1e-6)) + logit(np.clip(relative, 1e-6, 1 - 1e-6))) / 2)
             heads[:, CLASSES.index("sad")] = 0.0  # disappointment is judged against the calm baseline only
-        else:  # nothing calm heard yet: the absolute view alone
+        else:  # nothing calm heard yet: the absolute view alone, held under any alert line
             heads = absolute.copy()
+            heads[:, CLASSES.index("angry")] = np.minimum(heads[:, CLASSES.index("angry")], self._opt.absolute_only_max)
             heads[:, CLASSES.index("sad")] = 0.0
         base = self.baseline.calm_mean if self.baseline.has_windows else features
         anger, sad, neutral, other = _shares(heads[0])
