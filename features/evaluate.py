@@ -18,9 +18,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from features.baseline import speaker_znorm
 from features.corpus import read_labels
-from features.dataset import extract
+from features.dataset import extract, extract_embeddings
 from features.metrics import format_report, report
 from features.model import MODEL_DIR, EmotionModel, ModelIntegrityError
 
@@ -31,7 +33,8 @@ def evaluate(labels_csv: Path, *, telephone: bool, model_dir: Path = MODEL_DIR) 
     if not clips:
         raise ValueError(f"{labels_csv} lists no clips")
     table = extract(clips, telephone=telephone)
-    inputs = speaker_znorm(table.x, table.speakers)
+    x = np.hstack([table.x, extract_embeddings(clips, telephone=telephone)])
+    inputs = speaker_znorm(x, table.speakers)
     result = report(table.labels, model.probabilities(inputs))
     result["corpus"] = str(labels_csv)
     result["condition"] = table.condition

@@ -49,6 +49,7 @@ from features.model import (
     make_anger_monotone,
     new_pipeline,
     new_sad_vs_calm,
+    relative_part,
 )
 from features.prosody import FEATURE_NAMES
 
@@ -67,12 +68,13 @@ class Prepared:
         self.speakers = table.speakers
         self.labels = table.labels
         self.calm = self.labels == "neutral"
-        self.inputs = speaker_znorm(self.x, self.speakers)
+        self.inputs = relative_part(speaker_znorm(self.x, self.speakers))
         self.calm_delta = np.full_like(self.x, np.nan)  # features minus the speaker's calm (neutral) mean
         for speaker in np.unique(self.speakers):
             rows = self.speakers == speaker
             with np.errstate(all="ignore"):
                 self.calm_delta[rows] = self.x[rows] - np.nanmean(self.x[rows & self.calm], axis=0)
+        self.calm_delta = relative_part(self.calm_delta)
         self.keys = np.char.add(f"{condition}:", self.speakers.astype(str))  # a speaker per condition
 
 
@@ -101,7 +103,7 @@ def fit_calm_to_mix(parts: list[tuple[Prepared, np.ndarray]]) -> CalmToMix:
 
 def fit_sad_vs_calm(parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmToMix, seed: int) -> Any:
     keep = [(p, rows & np.isin(p.labels, ("sad", "neutral"))) for p, rows in parts]
-    x = np.vstack([p.calm_delta[rows] for p, rows in keep]) / calm_to_mix.population_std
+    x = np.vstack([p.calm_delta[rows] for p, rows in keep]) / relative_part(calm_to_mix.population_std)[0]
     y = np.concatenate([p.labels[rows] == "sad" for p, rows in keep])
     return new_sad_vs_calm(seed).fit(x, y)
 
@@ -125,7 +127,7 @@ def live_inputs(
         inputs[mine] = normaliser.normalise(p.x[mine])
         vs_calm[mine] = normaliser.vs_calm(p.x[mine])
         scored[ref] = False
-    return inputs, vs_calm, scored
+    return relative_part(inputs), relative_part(vs_calm), scored
 
 
 Model = Callable[[], Any]
@@ -313,7 +315,6 @@ def main(argv: list[str] | None = None) -> int:
     candidates: dict[str, tuple[Model, str]] = {
         "model": (lambda: new_pipeline(args.seed), "inputs"),
         "absolute_view": (lambda: new_pipeline(args.seed), "absolute"),
-        "prosody_only_v2": (lambda: Columns(tuple(f"{n}_z" for n in FEATURE_NAMES), args.seed), "inputs"),
         "majority_class": (Majority, "inputs"),
         "loudness_only": (lambda: Columns(("loud_median_db_z",), args.seed), "inputs"),
     }
