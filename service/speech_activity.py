@@ -66,6 +66,7 @@ class LoudVoiceDetector:
         self._prev_spec: np.ndarray | None = None
         self._prev_st: float | None = None
         self._hang = 0
+        self._prev_voiced = False
         self._floor: float | None = None
         self._since_floor = 0
 
@@ -111,9 +112,13 @@ class LoudVoiceDetector:
                 and sorted(self._flux)[_CONTEXT // 2] >= opt.min_flux_db
                 and sum(self._frozen) <= opt.max_frozen_f0_share * _CONTEXT
             )
-            # consonants and onsets between loud voiced windows are still the same loud speech
-            self._hang = opt.hangover_windows if voiced else (self._hang - 1 if loud else 0)
-            out[i] = voiced or self._hang > 0
+            # two loud voiced windows in a row start loud speech (a single one at a normal voice's onset moved
+            # an utterance's start by 32 ms and changed its transcript); consonants and onsets between loud
+            # voiced windows after that are still the same loud speech
+            confirmed = voiced and self._prev_voiced
+            self._prev_voiced = voiced
+            self._hang = opt.hangover_windows if confirmed else (self._hang - 1 if loud else 0)
+            out[i] = confirmed or self._hang > 0
         return out
 
 

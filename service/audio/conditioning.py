@@ -1,8 +1,9 @@
 """Line conditioning for analysis: a copy of each channel's audio cleaned of what the line adds, never the
 stored audio (that stays byte-exact as received).
 
-- DC offset (constant or stepping, from gateways and cheap codecs): a 4th-order Butterworth high-pass at
-  `highpass_hz` (80 Hz; the telephone band starts at 300 Hz, so no speech is lost), streamed with its
+- DC offset (constant or stepping, from gateways and cheap codecs): a 2nd-order Butterworth high-pass at
+  `highpass_hz` (40 Hz: below any voice's F0, so Whisper's input keeps the voice; an 80 Hz 4th-order one
+  changed a Mandarin transcript), streamed with its
   filter state so chunk boundaries leave no seams. Without it a +0.2 offset reads as a loud, constant
   signal: every window measured 0 dB against the baseline and ~0 syllables/s, and the features went blind.
 - Clipping: samples at the codec's full scale are counted (`clipped_s`), so a hot line is visible; the
@@ -23,7 +24,7 @@ import scipy.signal
 class ConditioningOptions:
     """Analysis-copy conditioning (see Settings)."""
 
-    highpass_hz: float = 80.0
+    highpass_hz: float = 40.0
     clip_level: float = 0.97  # |sample| at or above this share of full scale counts as clipped
 
 
@@ -33,7 +34,7 @@ class LineConditioner:
     def __init__(self, sample_rate_hz: int, options: ConditioningOptions | None = None) -> None:
         self._opt = options or ConditioningOptions()
         self._rate = sample_rate_hz
-        self._sos = scipy.signal.butter(4, self._opt.highpass_hz, "highpass", fs=sample_rate_hz, output="sos")
+        self._sos = scipy.signal.butter(2, self._opt.highpass_hz, "highpass", fs=sample_rate_hz, output="sos")
         self._zi: np.ndarray | None = None
         self.clipped_samples = 0
 
