@@ -38,6 +38,7 @@ from bench.stream_load import start_server
 from features.corpus import Clip, read_labels, shared_data_dir
 from features.model import EmotionModel
 from features.telephone import degrade
+from features.threads import one_blas_thread
 from service.channel_analysis import ChannelAnalysis
 from service.client import StreamOptions, requests_for
 from service.domain import Role
@@ -80,34 +81,48 @@ def run_call(
     return out, trace
 
 
-SWEEP = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def first_run(trace: list[tuple[float, float]], line: float, sustain: int, after_s: float = -1.0) -> float | None:
+    """Call time of the first estimate that ends `sustain` consecutive estimates at or above `line`."""
+    run = 0
+    for t, anger in trace:
+        if t <= after_s:
+            continue
+        run = run + 1 if anger >= line else 0
+        if run >= sustain:
+            return t
+    return None
 
 
 def threshold_sweep(
     angry: list[tuple[list[tuple[float, float]], float]], calm: list[list[tuple[float, float]]]
 ) -> list:
-    """What the anger rule's MEDIUM line could buy: for each threshold, a rule that alerts at the first
-    estimate at or above it (1 s of speech, the default's sustain) on the same calls. `angry`: (trace,
-    switch call time) per angry call; `calm`: traces of calm speech only (calm calls, the calm part of the
-    angry calls, whole sad calls: none of it should raise anger). Shows whether the delay goal is a matter
+    """What the anger rule's MEDIUM line could buy: for each threshold and sustain (1 or 2 estimates in a row,
+    i.e. 1 or 2 s of speech), a rule that alerts when the estimates reach it, on the same calls. `angry`:
+    (trace, switch call time) per angry call; `calm`: traces of calm speech only (calm calls, the calm part of
+    the angry calls, whole sad calls: none of it should raise anger). Shows whether the delay goal is a matter
     of policy or of the model's scores."""
     rows = []
-    for line in SWEEP:
-        delays = []
-        for trace, switch_s in angry:
-            hit = next((t for t, anger in trace if t > switch_s and anger >= line), None)
-            if hit is not None:
-                delays.append(hit - switch_s)
-        false_calls = sum(any(anger >= line for _, anger in trace) for trace in calm)
-        rows.append(
-            {
-                "threshold": line,
-                "angry_calls_alerted": len(delays),
-                "alerted_within_10_s": sum(d <= 10.0 for d in delays),
-                "switch_to_alert_s": {"p50": pct(delays, 50), "p95": pct(delays, 95)},
-                "calm_stretches_with_false_alert": false_calls,
-            }
-        )
+    for sustain in (1, 2):
+        for line in SWEEP:
+            delays = []
+            for trace, switch_s in angry:
+                hit = first_run(trace, line, sustain, after_s=switch_s)
+                if hit is not None:
+                    delays.append(hit - switch_s)
+            false_calls = sum(first_run(trace, line, sustain) is not None for trace in calm)
+            rows.append(
+                {
+                    "threshold": line,
+                    "sustain_s": sustain,
+                    "angry_calls_alerted": len(delays),
+                    "alerted_within_10_s": sum(d <= 10.0 for d in delays),
+                    "switch_to_alert_s": {"p50": pct(delays, 50), "p95": pct(delays, 95)},
+                    "calm_stretches_with_false_alert": false_calls,
+                }
+            )
     return rows
 
 
@@ -227,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "shipped: trained_models/ as it is (it was trained on every speaker here: optimistic)",
     )
     args = parser.parse_args(argv)
+    one_blas_thread()  # as the service runs the emotion path
     data = shared_data_dir()
     clips = read_labels(data / "ravdess" / "LABELS.csv") + read_labels(data / "casia" / "LABELS.csv")
     vad_model = SileroModel()
@@ -309,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "escalation.json").write_text(json.dumps(result, indent=2) + "\n")
+    traces = Path("var") / "escalation_traces.json"  # every estimate, for trying other policies offline
+    traces.parent.mkdir(exist_ok=True)
+    traces.write_text(json.dumps({"angry": sweep_angry, "calm": sweep_calm}))
     print(
         f"\nescalation ({args.model} emotion model) on {len(speakers)} speakers: angry calls alerted {result['angry_calls_alerted']:.0%} "
         f"(HIGH {result['angry_calls_alerted_high']:.0%}), switch->first alert p50 "
@@ -323,11 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nthe anger rule's MEDIUM line, on the same {len(speakers)} angry calls and {len(sweep_calm)} calm stretches:"
     )
-    print("  line  alerted  within 10 s  p50 s  p95 s  calm stretches alerted")
+    print("  line  sustain  alerted  within 10 s  p50 s  p95 s  calm stretches alerted")
     for row in result["anger_threshold_sweep"]:
         d = row["switch_to_alert_s"]
         print(
-            f"  {row['threshold']:.2f}  {row['angry_calls_alerted']:>7}  {row['alerted_within_10_s']:>11}  {d['p50']!s:>5}"
+            f"  {row['threshold']:.2f}  {row['sustain_s']:>5} s  {row['angry_calls_alerted']:>7}  {row['alerted_within_10_s']:>11}  {d['p50']!s:>5}"
             f"  {d['p95']!s:>5}  {row['calm_stretches_with_false_alert']:>22}"
         )
     if live:

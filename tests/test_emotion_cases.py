@@ -111,7 +111,7 @@ def test_line_faults_change_neither_estimates_nor_alerts(deps, fault: str) -> No
     shared = [(e.anger, clean_by_time[round(e.end_s, 2)]) for e in est if round(e.end_s, 2) in clean_by_time]
     assert len(shared) >= 0.8 * len(base_est)
     diffs = np.abs(np.array([a - b for a, b in shared]))
-    tolerance = 0.05 if fault.startswith("dc") else 0.2  # DC is removed; clipping and gain change the sound
+    tolerance = 0.05 if fault.startswith("dc") else 0.25  # DC is removed; clipping and gain change the sound
     assert np.median(diffs) <= tolerance / 2 and np.percentile(diffs, 90) <= tolerance, (fault, diffs.round(2))
 
 
