@@ -201,11 +201,13 @@ def _stream(stub, call, call_id: str, **metadata) -> list[pb.CallEvent]:
 
 
 def test_angry_customer_raises_a_high_alert_after_the_switch_and_a_supervisor_gets_it(stub, address, ravdess) -> None:
-    call, switch_s = _switch_call(ravdess, "ravdess_17", "angry", agent="ravdess_18")
+    # ravdess_17 (used before) reaches only MEDIUM with the third model: its normal-intensity anger scores like
+    # calm speech (README, Escalation); this test is about delivery, the bench about how many calls alert
+    call, switch_s = _switch_call(ravdess, "ravdess_24", "angry", agent="ravdess_18")
     supervisor = Subscriber(address, queue="billing", min_level=pb.MEDIUM)
     other_queue = Subscriber(address, queue="sales")
     try:
-        events = _stream(stub, call, "esc-angry-17", queue="billing", agent="alice")
+        events = _stream(stub, call, "esc-angry-24", queue="billing", agent="alice")
         time.sleep(0.5)
     finally:
         supervisor.close()
@@ -215,18 +217,16 @@ def test_angry_customer_raises_a_high_alert_after_the_switch_and_a_supervisor_ge
     assert anger, [e.escalation for e in events if e.WhichOneof("event") == "escalation"]
     assert all(a.channel == 0 and a.role == pb.CUSTOMER for a in anger)
     first = anger[0]
-    # within the delay the escalation bench measures for the shipped model (switch -> first alert p95 30.6 s;
-    # this actor's first, normal-intensity angry sentences score like calm speech: README, Escalation)
-    assert switch_s < first.t_s <= switch_s + 35.0, (switch_s, first.t_s)
+    assert switch_s < first.t_s <= switch_s + 15.0, (switch_s, first.t_s)
     assert max(a.level for a in anger) == pb.HIGH
     assert "anger" in first.evidence and "dB vs. baseline" in first.evidence and first.action
     assert first.queue == "billing" and first.agent == "alice"
     assert not [a for a in escalations if a.channel == 1]  # the calm agent raises nothing
-    got = supervisor.for_call("esc-angry-17")
+    got = supervisor.for_call("esc-angry-24")
     assert {a.alert_id for a in got} == {a.alert_id for a in anger}
-    assert not other_queue.for_call("esc-angry-17")  # filtered by queue
+    assert not other_queue.for_call("esc-angry-24")  # filtered by queue
     # stored with the call, survives as the call's record
-    stored = stub.GetCall(pb.GetCallRequest(call_id="esc-angry-17")).alerts
+    stored = stub.GetCall(pb.GetCallRequest(call_id="esc-angry-24")).alerts
     assert {a.alert_id for a in stored} == {a.alert_id for a in anger}
     assert stored[0].level == pb.HIGH
 
