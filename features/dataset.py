@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import soxr
@@ -60,20 +62,30 @@ def _cache_key(clips: list[Clip], condition: str) -> str:
     return h.hexdigest()[:16]
 
 
-def extract(clips: list[Clip], *, telephone: bool, progress: bool = True) -> FeatureTable:
-    condition = "telephone" if telephone else "clean"
-    cache = CACHE_DIR / f"features-{condition}-{_cache_key(clips, condition)}.npy"
+def _cached_rows(
+    clips: list[Clip], cache: Path, what: str, row: Callable[[Clip], np.ndarray], progress: bool
+) -> np.ndarray:
+    """One row per clip from `row`, loaded from `cache` if there, else computed (with progress) and saved."""
     if cache.exists():
-        return FeatureTable(clips, np.load(cache), condition)
+        return np.load(cache)
     rows, started = [], time.monotonic()
     for i, clip in enumerate(clips, 1):
-        rows.append(describe(clip_audio(clip, telephone=telephone))[0])
+        rows.append(row(clip))
         if progress and (i % 100 == 0 or i == len(clips)):
             rate = i / (time.monotonic() - started)
-            print(f"  features ({condition}): {i}/{len(clips)} clips, {rate:.0f} clips/s", file=sys.stderr, flush=True)
+            print(f"  {what}: {i}/{len(clips)} clips, {rate:.1f} clips/s", file=sys.stderr, flush=True)
     x = np.vstack(rows)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.save(cache, x)
+    return x
+
+
+def extract(clips: list[Clip], *, telephone: bool, progress: bool = True) -> FeatureTable:
+    condition = "telephone" if telephone else "clean"
+    cache = CACHE_DIR / f"features-{condition}-{_cache_key(clips, condition)}.npy"
+    x = _cached_rows(
+        clips, cache, f"features ({condition})", lambda c: describe(clip_audio(c, telephone=telephone))[0], progress
+    )
     return FeatureTable(clips, x, condition)
 
 
@@ -87,16 +99,10 @@ def extract_embeddings(clips: list[Clip], *, telephone: bool, progress: bool = T
     if cache.exists():
         return np.load(cache)
     one_blas_thread()
-    encoder, rows, started = SpeechEncoder.load(), [], time.monotonic()
-    for i, clip in enumerate(clips, 1):
+    encoder = SpeechEncoder.load()
+
+    def row(clip: Clip) -> np.ndarray:
         audio = soxr.resample(clip_audio(clip, telephone=telephone), FEATURE_RATE_HZ, EMBED_RATE_HZ)
-        rows.append(encoder.embed(audio.astype(np.float32)))
-        if progress and (i % 100 == 0 or i == len(clips)):
-            rate = i / (time.monotonic() - started)
-            print(
-                f"  embeddings ({condition}): {i}/{len(clips)} clips, {rate:.1f} clips/s", file=sys.stderr, flush=True
-            )
-    x = np.vstack(rows)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    np.save(cache, x)
-    return x
+        return encoder.embed(audio.astype(np.float32))
+
+    return _cached_rows(clips, cache, f"embeddings ({condition})", row, progress)

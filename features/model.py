@@ -1,6 +1,6 @@
 """The emotion classifier: inputs, training recipe, and the safe on-disk format with its checked sidecar.
 
-A stretch of speech is described by one vector (FEATURES): the 62 prosody features (features/prosody.py:
+A stretch of speech is described by one vector (FEATURES): the 54 prosody features (features/prosody.py:
 pitch, loudness, speech rate, pauses, spectrum) and the 512 pooled Whisper-encoder states
 (features/embedding.py). Two views of it are scored, each by one class-balanced logistic regression per
 class (one-vs-rest: angry, sad, neutral, other) over standardised inputs:

@@ -4,7 +4,7 @@
 
 Data: RAVDESS (24 English actors) and the two CASIA Mandarin speakers from ../shared/data, each clip twice:
 studio audio brought to 8 kHz, and the same through a simulated phone line (300-3400 Hz, G.711 mu-law).
-Features per clip: prosody (62) and pooled Whisper-encoder states (512), see features.model.FEATURES.
+Features per clip: prosody (54) and pooled Whisper-encoder states (512), see features.model.FEATURES.
 The corpora are balanced in training (the smaller one's rows repeated): otherwise the 24 English actors
 outvote the Mandarin speakers, and Mandarin anger went under the 0.5 line (CASIA anger UAR 0.78 -> 0.82).
 

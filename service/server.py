@@ -83,7 +83,7 @@ def open_bus(settings: Settings) -> AlertBus:
 
 def load_emotion_model() -> EmotionModel:
     """The shipped emotion model, checksum-verified, with its speech encoder loaded; warms up the feature code
-    (librosa compiles on first use) and the encoder, and limits BLAS to one thread (service/threads.py)."""
+    (librosa compiles on first use) and the encoder, and limits BLAS to one thread (features/threads.py)."""
     one_blas_thread()
     try:
         model = EmotionModel.load()

@@ -134,7 +134,6 @@ class SpeechActivity:
         self._loud = LoudVoiceDetector(self._opt)
         self._batch = batch_windows
         self._pending = np.zeros(0, dtype=np.float32)
-        self.loud_windows = 0  # windows Silero missed and the loud voice detector took as speech
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Feed (n,) 16 kHz samples; returns one speech probability per window scored, in order."""
@@ -153,5 +152,4 @@ class SpeechActivity:
         if not self._opt.enabled:
             return probs
         loud = self._loud.windows(audio.reshape(n, WINDOW_SAMPLES))
-        self.loud_windows += int(np.sum(loud & (probs < 0.5)))
         return np.where(loud, np.maximum(probs, 1.0), probs).astype(np.float32)
