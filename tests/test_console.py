@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-CALL_ID = "console-angry-17"
+CALL_ID = "console-angry-24"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def _shot(page: Page, name: str) -> None:
 
 def test_supervisor_and_qa_flow_in_the_browser(page: Page, server, stub, ravdess) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
-    call, switch_s = _switch_call(ravdess, "ravdess_17", "angry", agent="ravdess_18")
+    call, switch_s = _switch_call(ravdess, "ravdess_24", "angry", agent="ravdess_18")
     metadata = {"agent": "alice", "queue": "billing", "customer_id": "C-1042"}
     # Paced at 8x real time, so the call is in progress while the board watches it.
     options = StreamOptions(call_id=CALL_ID, language="en", metadata=metadata, realtime=True, speed=8.0)
