@@ -101,3 +101,28 @@ def test_read_wav_rejects_non_wav(tmp_path) -> None:
     path.write_bytes(b"ID3 not a wave file")
     with pytest.raises(InvalidInput, match="not a RIFF/WAVE"):
         read_wav(path)
+
+
+@pytest.mark.parametrize("encoding", list(Encoding))
+@pytest.mark.parametrize("riff_size, data_size", [(0, 0), (0xFFFFFFFF, 0xFFFFFFFF), (0, 10**9)])
+def test_wav_with_unfinalised_header_is_read_to_the_end(tmp_path, encoding, riff_size, data_size) -> None:
+    """A recorder killed before finalising the header leaves sizes of 0 (or 0xFFFFFFFF, or too large):
+    read to the end of the file, as sox and libsndfile do, never an empty recording."""
+    rng = np.random.default_rng(3)
+    audio = from_float(0.3 * rng.standard_normal((8000, 2)), 8000, encoding)
+    path = tmp_path / "ok.wav"
+    write_wav(path, audio)
+    blob = bytearray(path.read_bytes())
+    data_at = blob.index(b"data")
+    blob[4:8] = riff_size.to_bytes(4, "little")
+    blob[data_at + 4 : data_at + 8] = data_size.to_bytes(4, "little")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(bytes(blob))
+    assert read_wav(broken) == audio
+
+
+def test_wav_without_audio_is_refused(tmp_path) -> None:
+    path = tmp_path / "empty.wav"
+    write_wav(path, from_float(np.zeros((0, 1)), 8000, Encoding.LINEAR16))
+    with pytest.raises(InvalidInput, match="holds no audio"):
+        read_wav(path)

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from service.audio.wavfile import read_wav, write_wav
+from service.audio.formats import Encoding
+from service.audio.wavfile import from_float, read_wav, write_wav
 from tests.calls import conversation, pick
 
 CALLGUARD = [sys.executable, "-m", "service.cli.main"]
@@ -104,3 +106,31 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path) -> None:
     assert proc.wait(timeout=30) == 0
     assert "shutting down" in proc.stderr.read()
     assert (tmp_path / "callguard.db").exists()
+
+
+WAV_HEADER_CASES = Path(__file__).resolve().parents[2] / "shared" / "cases" / "wav-header"
+
+
+@pytest.mark.skipif(not WAV_HEADER_CASES.exists(), reason=f"real-world cases not found at {WAV_HEADER_CASES}")
+def test_recording_with_zero_sizes_in_its_header_streams_whole(address) -> None:
+    """A recorder killed before finalising the WAV header: the call is the whole file, as with a correct
+    header, and the repair is said on stderr; never a silent, empty, completed call."""
+    shown = {}
+    for name in ("ok_pcm16_8k.wav", "crashed_recorder_zero.wav"):
+        done = callguard("stream", str(WAV_HEADER_CASES / name), "--server", address, "--json")
+        events = [json.loads(line) for line in done.stdout.splitlines()]
+        ended = events[-1]["ended"]
+        text = " ".join(e["transcript"]["text"] for e in events if "transcript" in e)
+        shown[name] = (round(ended["duration_s"], 2), text)
+        if name.startswith("crashed"):
+            assert "read 126520 bytes to the end of the file" in done.stderr
+    assert shown["crashed_recorder_zero.wav"] == shown["ok_pcm16_8k.wav"]
+    assert shown["ok_pcm16_8k.wav"][0] == 7.91 and shown["ok_pcm16_8k.wav"][1].strip()
+
+
+def test_recording_without_audio_is_refused(address, tmp_path) -> None:
+    empty = tmp_path / "empty.wav"
+    write_wav(empty, from_float(np.zeros((0, 1)), 8000, Encoding.LINEAR16))
+    for args in (("stream", str(empty), "--server", address), ("analyze", str(empty))):
+        done = callguard(*args, check=False)
+        assert done.returncode == 2 and "holds no audio" in done.stderr, (args, done.stderr)

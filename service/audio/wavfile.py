@@ -8,6 +8,7 @@ small RIFF reader/writer. PCM that is not 16-bit (8/24/32-bit, float) is convert
 from __future__ import annotations
 
 import io
+import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import soundfile as sf
 
 from service.audio.formats import AudioFormat, Encoding, encode_pcm16
 from service.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 _WAVE_FORMAT_PCM = 0x0001
 _WAVE_FORMAT_IEEE_FLOAT = 0x0003
@@ -37,15 +40,28 @@ class WavAudio:
         return self.format.duration_s(len(self.data))
 
 
-def _chunks(blob: bytes) -> dict[bytes, bytes]:
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what recorders write before they finalise the header (or while streaming)
+
+
+def _chunks(blob: bytes, path: str | Path) -> dict[bytes, bytes]:
+    """The file's chunks by id (the first of each). A data chunk whose size is unknown (0 or 0xFFFFFFFF, a
+    recorder killed before it finalised the header) or runs past the end of the file is read to the end of
+    the file, as sox and libsndfile do; that is logged, since the recording may end mid-sample."""
     if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
-        raise InvalidInput("not a RIFF/WAVE file")
+        raise InvalidInput(f"{path}: not a RIFF/WAVE file")
     chunks: dict[bytes, bytes] = {}
     pos = 12
     while pos + 8 <= len(blob):
         cid, size = struct.unpack_from("<4sI", blob, pos)
-        body = blob[pos + 8 : pos + 8 + size]
-        chunks.setdefault(cid, body)
+        if cid == b"data" and (size in _UNKNOWN_SIZES or pos + 8 + size > len(blob)):
+            body = blob[pos + 8 :]
+            log.warning(
+                "%s: the WAV header gives the audio size as %d bytes; read %d bytes to the end of the file",
+                path, size, len(body),
+            )  # fmt: skip
+            chunks.setdefault(cid, body)
+            break
+        chunks.setdefault(cid, blob[pos + 8 : pos + 8 + size])
         pos += 8 + size + (size & 1)
     return chunks
 
@@ -53,14 +69,18 @@ def _chunks(blob: bytes) -> dict[bytes, bytes]:
 def read_wav(path: str | Path) -> WavAudio:
     """Read a WAV file. G.711 and 16-bit PCM are returned byte for byte; other PCM becomes 16-bit."""
     blob = Path(path).read_bytes()
-    chunks = _chunks(blob)
+    chunks = _chunks(blob, path)
     if b"fmt " not in chunks or b"data" not in chunks:
         raise InvalidInput(f"{path}: WAV file has no fmt or data chunk")
+    if len(chunks[b"fmt "]) < 16:
+        raise InvalidInput(f"{path}: WAV fmt chunk is {len(chunks[b'fmt '])} bytes, under the 16 it needs")
     fmt = chunks[b"fmt "]
     tag, channels, rate, _byte_rate, _align, bits = struct.unpack_from("<HHIIHH", fmt, 0)
     if tag == _WAVE_FORMAT_EXTENSIBLE and len(fmt) >= 26:
         tag = struct.unpack_from("<H", fmt, 24)[0]
     data = chunks[b"data"]
+    if channels == 0 or len(data) < channels * max(1, bits // 8):
+        raise InvalidInput(f"{path}: the WAV file holds no audio (its data chunk is {len(data)} bytes)")
     if tag == _WAVE_FORMAT_MULAW:
         return WavAudio(AudioFormat(Encoding.MULAW, rate, channels), data)
     if tag == _WAVE_FORMAT_ALAW:
