@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from features.model import EmotionModel
 from service import events as ev
 from service import logs, metrics, redaction
+from service.audio.backlog import AudioBacklog
 from service.channel_analysis import ChannelAnalysis
 from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
 from service.emotion import EmotionOptions
@@ -126,7 +127,7 @@ class CallSession:
         resumed_bytes = self._reopen() if spec.resume else self._create()
         self._writer = deps.audio.open_writer(spec.call_id)
         self._events: queue.Queue[ev.Stamped] = queue.Queue()
-        self._analysis: queue.Queue = queue.Queue(maxsize=deps.settings.analysis_queue_frames)
+        self._analysis = AudioBacklog(deps.settings.analysis_queue_s)
         self._channels = [
             _Channel(i, spec.role(i), self._fmt.sample_rate_hz, deps) for i in range(self._fmt.channel_count)
         ]
@@ -210,8 +211,7 @@ class CallSession:
         start = self._frames_in
         self._frames_in += len(data) // self._fmt.frame_bytes
         # If analysis is behind, it sees the gap in frame numbers, resyncs and reports it; storage is done.
-        with contextlib.suppress(queue.Full):
-            self._analysis.put((start, data), block=self._offline)
+        self._analysis.put((start, data), self._fmt.duration_s(len(data)), block=self._offline)
         if self.call_time_s - self._last_progress_s >= self._settings.progress_interval_s:
             self._acknowledge()
 
@@ -238,7 +238,7 @@ class CallSession:
             self._input_closed = True
         with contextlib.suppress(ValueError, OSError):  # closed already, or the disk is gone: nothing to add
             self._writer.sync()
-        self._analysis.put((_END, status, reason))  # blocks only while analysis drains a full queue
+        self._analysis.put_control((_END, status, reason))
 
     def fail(self, error: CallguardError) -> None:
         """End the client's stream with this error now (invalid input, or a fault on our side); finish storing
@@ -287,9 +287,8 @@ class CallSession:
             item = self._analysis.get()
             batch = [item]
             while item[0] is not _END and len(batch) < 50:  # catch up in bigger steps when behind
-                try:
-                    item = self._analysis.get_nowait()
-                except queue.Empty:
+                item = self._analysis.get_nowait()
+                if item is None:
                     break
                 batch.append(item)
             for entry in batch:

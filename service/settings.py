@@ -78,8 +78,10 @@ class Settings:
     """Languages transcription may choose from when a call says "auto"."""
     progress_interval_s: float = 1.0
     """Call time between AudioProgress acknowledgements."""
-    analysis_queue_frames: int = 2000
-    """Per call: decoded frames waiting for VAD; beyond it analysis skips audio (counted, notified)."""
+    analysis_queue_s: float = 40.0
+    """Per call: seconds of received audio waiting for analysis (speech detection, emotion); beyond it analysis
+    skips audio (counted, notified; the audio is stored). In seconds, not frames, so a gateway's frame size
+    (1 ms or 100 ms) does not change how far behind analysis may fall."""
     finish_timeout_s: float = 120.0
     """After the client half-closes: longest wait for pending transcription before CallEnded."""
 

@@ -24,9 +24,9 @@ from tests.servers import own_deps
 @pytest.fixture()
 def tight_server(deps: SessionDeps, tmp_path, request):
     """A second server sharing the loaded model, with the queue sizes the test asks for."""
-    transcribe_queue, analysis_queue_frames = request.param
+    transcribe_queue, analysis_queue_s = request.param
     settings = deps.settings.replace(
-        transcribe_queue=transcribe_queue, analysis_queue_frames=analysis_queue_frames, data_dir=tmp_path
+        transcribe_queue=transcribe_queue, analysis_queue_s=analysis_queue_s, data_dir=tmp_path
     )
     tight = dataclasses.replace(
         own_deps(deps, settings), pool=TranscriptionPool(workers=1, queue_size=transcribe_queue)
@@ -76,7 +76,7 @@ class _Server:
     ravdess: list
 
 
-@pytest.mark.parametrize("tight_server", [(1, 100_000)], indirect=True)
+@pytest.mark.parametrize("tight_server", [(1, 3600.0)], indirect=True)
 def test_transcription_overload_sheds_utterances_visibly_and_stores_every_byte(tight_server, ravdess) -> None:
     calls, results = _overload(_Server(tight_server, ravdess), frame_ms=20)
     notices = [e.notice for events in results for e in events if e.WhichOneof("event") == "notice"]
@@ -95,11 +95,11 @@ def test_transcription_overload_sheds_utterances_visibly_and_stores_every_byte(t
     _nothing_lost(address, calls, results)
 
 
-@pytest.mark.parametrize("tight_server", [(16, 3)], indirect=True)
+@pytest.mark.parametrize("tight_server", [(16, 0.006)], indirect=True)
 def test_analysis_overload_skips_audio_visibly_and_stores_every_byte(tight_server, ravdess) -> None:
     calls, results = _overload(_Server(tight_server, ravdess), frame_ms=2)
     notices = [e.notice for events in results for e in events if e.WhichOneof("event") == "notice"]
     skipped = [n for n in notices if n.code == pb.Notice.ANALYSIS_SHED]
-    assert skipped, "2 ms frames at full speed overflow an analysis queue of 3"
+    assert skipped, "2 ms frames at full speed overflow an analysis queue of 6 ms of audio"
     assert all(n.message and n.end_s > n.start_s for n in notices)
     _nothing_lost(f"127.0.0.1:{tight_server.port}", calls, results)
