@@ -440,8 +440,16 @@ class CallSession:
         self._deps.pool.submit(Job(run=run, interim=True))
 
     # ---- end -----------------------------------------------------------------------------------------
+    @property
+    def transcriptions_pending(self) -> int:
+        """Utterances submitted for transcription and not finished yet."""
+        with self._pending_cond:
+            return self._pending
+
     def _finish(self, status: CallStatus, reason: str) -> None:
-        deadline = time.monotonic() + self._settings.finish_timeout_s
+        # Live: a client waits for CallEnded, so pending transcription gets `finish_timeout_s`. Offline there is
+        # nobody to release early and a missing transcript is a wrong report: wait for every one.
+        deadline = float("inf") if self._offline else time.monotonic() + self._settings.finish_timeout_s
         with self._pending_cond:
             while self._pending and time.monotonic() < deadline:
                 self._pending_cond.wait(timeout=0.5)

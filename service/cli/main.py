@@ -159,7 +159,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         spec = convert.call_spec(
             client.config_for(audio, options), call_id=f"{call_id}-{new_suffix()}", allowed_languages=settings.languages
         )
-        events = analyse_recording(spec, audio, deps)
+        events = analyse_recording(
+            spec, audio, deps, progress=lambda line: print(f"analyze: {line}", file=sys.stderr, flush=True)
+        )
         deps.pool.close()
         deps.store.close()
     f = audio.format
