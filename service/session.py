@@ -111,6 +111,12 @@ class _Channel(ChannelAnalysis):
         self.interim_start_s: float | None = None  # start of the utterance interims are about
         self.interim_until_s = 0.0
         self.interim_busy = False
+        # Finals are delivered in utterance order although workers finish them in any order: each utterance
+        # gets a number when it is submitted, and results wait in `ready` until every earlier one is out.
+        self.order_lock = threading.Lock()
+        self.submitted = 0
+        self.delivered = 0
+        self.ready: dict[int, list[Segment]] = {}
 
 
 class CallSession:
@@ -349,10 +355,12 @@ class CallSession:
     # ---- transcription -----------------------------------------------------------------------------
     def _submit(self, ch: _Channel, utt: Utterance) -> None:
         ch.interim_start_s = None
+        seq, ch.submitted = ch.submitted, ch.submitted + 1
         with self._pending_cond:
             self._pending += 1
-        if self._deps.pool.submit(Job(run=lambda: self._transcribe(ch, utt)), wait=self._offline):
+        if self._deps.pool.submit(Job(run=lambda: self._transcribe(ch, utt, seq)), wait=self._offline):
             return
+        self._deliver(ch, seq, [])  # later utterances must not wait for this one
         with self._pending_cond:
             self._pending -= 1
             self._pending_cond.notify_all()
@@ -377,8 +385,9 @@ class CallSession:
             )
         )
 
-    def _transcribe(self, ch: _Channel, utt: Utterance) -> None:
+    def _transcribe(self, ch: _Channel, utt: Utterance, seq: int) -> None:
         logs.CALL_ID.set(self.spec.call_id)
+        segments: list[Segment] = []
         try:
             guess, segments = self._deps.transcriber.transcribe(
                 utt.audio,
@@ -394,17 +403,26 @@ class CallSession:
                 and utt.duration_s >= _LANGUAGE_LOCK_MIN_S
             ):
                 ch.language = guess  # one speaker keeps one language; short utterances stop misfiring
-            for raw in segments:
-                seg = self._redact(raw)
-                self._store("add_segment", ch.index, seg)
-                self._segments_sent += 1
-                metrics.TRANSCRIPT_LAG.observe(max(0.0, self.call_time_s - seg.end_s))
-                self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
-                self._escalate(self._detector.on_transcript(ch.index, ch.role, seg.start_s, seg.end_s, seg.text))
-        finally:
+        finally:  # a failed decode delivers nothing, and must not hold back the utterances after it
+            self._deliver(ch, seq, segments)
             with self._pending_cond:
                 self._pending -= 1
                 self._pending_cond.notify_all()
+
+    def _deliver(self, ch: _Channel, seq: int, segments: list[Segment]) -> None:
+        """Store and send utterance `seq`'s segments once every earlier utterance of the channel is out, so a
+        client gets each channel's finals in time order (utterances do not overlap within a channel)."""
+        with ch.order_lock:
+            ch.ready[seq] = segments
+            while ch.delivered in ch.ready:
+                for raw in ch.ready.pop(ch.delivered):
+                    seg = self._redact(raw)
+                    self._store("add_segment", ch.index, seg)
+                    self._segments_sent += 1
+                    metrics.TRANSCRIPT_LAG.observe(max(0.0, self.call_time_s - seg.end_s))
+                    self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
+                    self._escalate(self._detector.on_transcript(ch.index, ch.role, seg.start_s, seg.end_s, seg.text))
+                ch.delivered += 1
 
     def _redact(self, seg: Segment) -> Segment:
         """Personal data masked before the text is stored, sent, matched against phrases or put in an alert."""

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 from service import client, convert
+from service import events as ev
+from service.domain import CallStatus
+from service.session import CallSession
 from service.offline import analyse_recording
 from service.transcription.pool import TranscriptionPool
 from tests.calls import conversation, pick
@@ -40,3 +45,44 @@ def test_offline_analysis_waits_for_every_transcript_past_the_live_finish_timeou
         )
     assert all("door" in t["text"].lower() for t in texts), texts
     assert pool.stats.shed == 0
+
+
+class _SlowFirstUtterance:
+    """The real transcriber, with the first utterance of the call held up as a busy worker would hold it."""
+
+    def __init__(self, transcriber, delay_s: float) -> None:  # type: ignore[no-untyped-def]
+        self._inner, self._delay_s, self._calls = transcriber, delay_s, 0
+        self._lock = threading.Lock()
+
+    def transcribe(self, audio, **kwargs):  # type: ignore[no-untyped-def]
+        with self._lock:
+            first, self._calls = self._calls == 0, self._calls + 1
+        if first:
+            time.sleep(self._delay_s)
+        return self._inner.transcribe(audio, **kwargs)
+
+
+def test_a_channels_finals_arrive_in_time_order_when_workers_finish_out_of_order(deps, ravdess, tmp_path) -> None:
+    clips = pick(ravdess, speaker="ravdess_11", emotion="neutral", n=3)
+    call = conversation([(0, c) for c in clips], gap_s=0.8)
+    settings = deps.settings.replace(data_dir=tmp_path)
+    pool = TranscriptionPool(workers=2, queue_size=8)
+    mine = dataclasses.replace(own_deps(deps, settings), pool=pool, transcriber=_SlowFirstUtterance(deps.transcriber, 4.0))
+    spec = convert.call_spec(
+        client.config_for(call.audio, client.StreamOptions(language="en")), call_id="in-order", allowed_languages=("en",)
+    )
+    session = CallSession(spec, mine, on_done=lambda _: None)
+    try:
+        step = call.audio.format.bytes_per_second // 50
+        for offset in range(0, len(call.audio.data), step):
+            session.ingest(call.audio.data[offset : offset + step])
+        session.end_input(CallStatus.COMPLETED)
+        assert session.wait_ended(120)
+        finals = []
+        while (stamped := session.next_event(0.1)) is not None:
+            if isinstance(stamped.event, ev.FinalTranscript):
+                finals.append(stamped.event.segment.start_s)
+    finally:
+        pool.close()
+        mine.store.close()
+    assert len(finals) == 3 and finals == sorted(finals), finals  # the later two finished first
