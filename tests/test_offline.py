@@ -1,4 +1,4 @@
-"""`callguard analyze` (offline analysis) never leaves a transcript out, however slow transcription is."""
+"""Offline analysis never leaves a transcript out, and every channel's finals come in time order.
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 from service import client, convert
 from service import events as ev
 from service.domain import CallStatus
-from service.session import CallSession
 from service.offline import analyse_recording
+from service.session import CallSession
 from service.transcription.pool import TranscriptionPool
 from tests.calls import conversation, pick
 from tests.servers import own_deps
@@ -67,9 +67,13 @@ def test_a_channels_finals_arrive_in_time_order_when_workers_finish_out_of_order
     call = conversation([(0, c) for c in clips], gap_s=0.8)
     settings = deps.settings.replace(data_dir=tmp_path)
     pool = TranscriptionPool(workers=2, queue_size=8)
-    mine = dataclasses.replace(own_deps(deps, settings), pool=pool, transcriber=_SlowFirstUtterance(deps.transcriber, 4.0))
+    mine = dataclasses.replace(
+        own_deps(deps, settings), pool=pool, transcriber=_SlowFirstUtterance(deps.transcriber, 4.0)
+    )
     spec = convert.call_spec(
-        client.config_for(call.audio, client.StreamOptions(language="en")), call_id="in-order", allowed_languages=("en",)
+        client.config_for(call.audio, client.StreamOptions(language="en")),
+        call_id="in-order",
+        allowed_languages=("en",),
     )
     session = CallSession(spec, mine, on_done=lambda _: None)
     try:
