@@ -1,4 +1,4 @@
-"""Offline analysis never leaves a transcript out, and every channel's finals come in time order.
+"""Offline analysis never leaves a transcript out, and every channel's finals come in time order."""
 
 from __future__ import annotations
 
