@@ -166,6 +166,7 @@ def summary_pb(rec: CallRecord) -> pb.CallSummary:
         language=rec.language,
         segment_count=rec.segment_count,
         utterances_shed=rec.utterances_shed,
+        segments_dropped=rec.segments_dropped,
         peak_anger=rec.peak_anger,
         peak_disappointment=rec.peak_disappointment,
         max_alert_level=rec.max_alert_level,
@@ -287,6 +288,7 @@ def event_pb(call_id: str, stamped: ev.Stamped) -> pb.CallEvent:
                 duration_s=e.duration_s,
                 segments=e.segments,
                 utterances_shed=e.utterances_shed,
+                segments_dropped=e.segments_dropped,
             )
         )
     else:

@@ -102,6 +102,7 @@ class CallRecord:
     audio_bytes: int = 0
     segment_count: int = 0
     utterances_shed: int = 0
+    segments_dropped: int = 0  # decoded text not shown because it looked like a hallucination
     # Derived from the call's emotions and alerts (for QA lists; not written by create_call):
     peak_anger: float = 0.0
     peak_disappointment: float = 0.0

@@ -52,6 +52,7 @@ class Progress:
 class NoticeCode(enum.Enum):
     TRANSCRIPTION_SHED = "TRANSCRIPTION_SHED"
     ANALYSIS_SHED = "ANALYSIS_SHED"
+    TRANSCRIPT_DROPPED = "TRANSCRIPT_DROPPED"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Ended:
     duration_s: float
     segments: int
     utterances_shed: int
+    segments_dropped: int = 0
 
 
 @dataclass(frozen=True)

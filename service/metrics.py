@@ -23,6 +23,9 @@ ANALYSIS_LAG = Histogram(
 )
 ALERTS = Counter("callguard_alerts_total", "Alerts raised or upgraded, by level and reason", ["level", "reason"])
 SHED = Counter("callguard_shed_total", "Work dropped to stay real time (audio is still stored)", ["kind"])
+SEGMENTS_DROPPED = Counter(
+    "callguard_transcript_segments_dropped_total", "Decoded text not shown because it looked like a hallucination"
+)
 SHED_SECONDS = Counter("callguard_shed_audio_seconds_total", "Seconds of audio not analysed or transcribed", ["kind"])
 ERRORS = Counter("callguard_errors_total", "Requests answered with an error, by API and status", ["api", "status"])
 

@@ -40,13 +40,15 @@ from service.transcription.pool import Job, TranscriptionPool
 from service.transcription.results import Segment
 from service.transcription.utterances import Utterance, UtteranceOptions
 from service.transcription.vad import SileroModel
-from service.transcription.whisper import DecodeOptions, LanguageGuess, Transcriber
+from service.transcription.whisper import DecodeOptions, DroppedSegment, Transcriber
 
 log = logging.getLogger(__name__)
 
 _END = object()
-_LANGUAGE_LOCK_PROBABILITY = 0.8
-_LANGUAGE_LOCK_MIN_S = 1.0
+# A result this sure of its language, from an utterance this long, becomes the channel's prior language (a
+# prior, never a lock: Transcriber weighs it against what it hears in every utterance).
+_PRIOR_PROBABILITY = 0.8
+_PRIOR_MIN_S = 1.0
 
 
 @dataclass
@@ -107,7 +109,7 @@ class _Channel(ChannelAnalysis):
         )
         self.index = index
         self.role = role
-        self.language: LanguageGuess | None = None
+        self.language: str | None = None  # the channel's recent language: a prior for the next utterance
         self.interim_start_s: float | None = None  # start of the utterance interims are about
         self.interim_until_s = 0.0
         self.interim_busy = False
@@ -146,6 +148,7 @@ class CallSession:
         self._pending = 0
         self._pending_cond = threading.Condition()
         self._shed = 0
+        self._dropped = 0  # decoded segments dropped as likely hallucinations
         self._segments_sent = 0
         self._ended = threading.Event()
         self._input_closed = False
@@ -224,7 +227,7 @@ class CallSession:
     def _acknowledge(self) -> None:
         stored = self._writer.sync()  # the audio is durable from here: that is what the client is told
         self._last_progress_s = self.call_time_s
-        self._store("update_progress", audio_bytes=stored, utterances_shed=self._shed)
+        self._store("update_progress", audio_bytes=stored, utterances_shed=self._shed, segments_dropped=self._dropped)
         self._emit(ev.Progress(stored, self._fmt.duration_s(stored)))
 
     def _store(self, method: str, *args: object, **kwargs: object) -> None:
@@ -389,25 +392,42 @@ class CallSession:
         logs.CALL_ID.set(self.spec.call_id)
         segments: list[Segment] = []
         try:
-            guess, segments = self._deps.transcriber.transcribe(
+            result = self._deps.transcriber.transcribe(
                 utt.audio,
                 languages=self.spec.languages,
                 offset_s=utt.audio_start_s,
                 options=self._deps.decode_options,
-                language=ch.language,
+                prior=ch.language,
             )
-            if (
-                ch.language is None
-                and segments
-                and guess.probability >= _LANGUAGE_LOCK_PROBABILITY
-                and utt.duration_s >= _LANGUAGE_LOCK_MIN_S
-            ):
-                ch.language = guess  # one speaker keeps one language; short utterances stop misfiring
+            segments = result.segments
+            if segments and result.language.probability >= _PRIOR_PROBABILITY and utt.duration_s >= _PRIOR_MIN_S:
+                ch.language = result.language.language
+            for dropped in result.dropped:
+                self._drop(ch, dropped)
         finally:  # a failed decode delivers nothing, and must not hold back the utterances after it
             self._deliver(ch, seq, segments)
             with self._pending_cond:
                 self._pending -= 1
                 self._pending_cond.notify_all()
+
+    def _drop(self, ch: _Channel, dropped: DroppedSegment) -> None:
+        """Decoded text not shown as speech: counted on the call, logged and told to the client, never silent."""
+        with self._lock:
+            self._dropped += 1
+        metrics.SEGMENTS_DROPPED.inc()
+        log.info(
+            "call %s channel %d: dropped %r at %.2f-%.2f s as a likely hallucination: %s",
+            self.spec.call_id, ch.index, dropped.text, dropped.start_s, dropped.end_s, dropped.reason,
+        )  # fmt: skip
+        self._emit(
+            ev.Notice(
+                ev.NoticeCode.TRANSCRIPT_DROPPED,
+                ch.index,
+                dropped.start_s,
+                dropped.end_s,
+                f"not shown as speech ({dropped.reason}): {dropped.text!r}",
+            )
+        )
 
     def _deliver(self, ch: _Channel, seq: int, segments: list[Segment]) -> None:
         """Store and send utterance `seq`'s segments once every earlier utterance of the channel is out, so a
@@ -442,16 +462,17 @@ class CallSession:
             try:
                 if ch.interim_start_s != part.start_s:
                     return  # the utterance ended while this waited: its final text is on the way
-                guess, segments = self._deps.transcriber.transcribe(
+                result = self._deps.transcriber.transcribe(
                     part.audio,
                     languages=self.spec.languages,
                     offset_s=part.audio_start_s,
                     options=self._deps.decode_options,
-                    language=ch.language,
+                    prior=ch.language,
                 )
-                text = " ".join(self._redact(s).text for s in segments).strip()
+                text = " ".join(self._redact(s).text for s in result.segments).strip()
                 if text and ch.interim_start_s == part.start_s:
-                    self._emit(ev.InterimTranscript(ch.index, ch.role, part.start_s, part.end_s, text, guess.language))
+                    language = result.language.language
+                    self._emit(ev.InterimTranscript(ch.index, ch.role, part.start_s, part.end_s, text, language))
             finally:
                 ch.interim_busy = False
 
@@ -480,11 +501,18 @@ class CallSession:
             )
         stored = self._writer.close()
         # If this write fails (a full disk), the audio file still has the bytes and restart recovery marks the row.
-        self._store("finish_call", status=status, end_reason=reason, audio_bytes=stored, utterances_shed=self._shed)
+        self._store(
+            "finish_call",
+            status=status,
+            end_reason=reason,
+            audio_bytes=stored,
+            utterances_shed=self._shed,
+            segments_dropped=self._dropped,
+        )
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
         self._deps.alerts.forget_call(self.spec.call_id)
         metrics.CALLS_ACTIVE.dec()
         metrics.CALLS_ENDED.labels(status.value).inc()
-        self._emit(ev.Ended(status, self._fmt.duration_s(stored), self._segments_sent, self._shed))
+        self._emit(ev.Ended(status, self._fmt.duration_s(stored), self._segments_sent, self._shed, self._dropped))
         self._ended.set()
         self._on_done(self)

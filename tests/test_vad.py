@@ -92,3 +92,24 @@ def test_skip_closes_the_utterance_and_moves_the_clock(model, ravdess) -> None:
     out += seg.skip(RATE * 10)
     assert len(out) == 1 and out[0].end_s <= 2.5 + 1e-6
     assert seg.position_s == pytest.approx(12.5, abs=0.05)
+
+
+def test_quiet_speech_after_a_long_silence_is_heard_as_after_a_short_one(model, casia) -> None:
+    """Silero's state drifts over a long stretch without speech (a caller on hold, a muted line): a quiet
+    (-29 dBFS peak) telephone Mandarin sentence after 27.5 s of silence peaked at P(speech) 0.27 (unheard)
+    against 0.80 after 3 s. The state is reset after 2 s without speech, so both are heard alike."""
+    import soxr
+
+    from features.telephone import degrade
+
+    clip = next(c for c in casia if c.emotion == "neutral" and c.speaker != casia[0].speaker)
+    speech = degrade(clip.load(RATE), RATE, out_rate_hz=8000)
+    speech = soxr.resample(speech * (10 ** (-29 / 20) / np.abs(speech).max()), 8000, RATE).astype(np.float32)
+    peaks = {}
+    for lead_s in (3.0, 27.5):
+        audio = np.concatenate([np.zeros(int(lead_s * RATE), np.float32), speech])
+        vad = StreamingVad(model)
+        probs = np.concatenate([vad.push(audio[i : i + 320]) for i in range(0, len(audio), 320)])
+        peaks[lead_s] = float(probs[int(lead_s * RATE) // 512 :].max())
+        assert vad.resets >= 1
+    assert peaks[27.5] >= 0.6 and abs(peaks[27.5] - peaks[3.0]) < 0.15, peaks

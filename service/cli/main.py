@@ -102,7 +102,8 @@ def _format_event(event: pb.CallEvent) -> str | None:
         e = event.ended
         return (
             f"{t} call ended: {pb.CallStatus.Name(e.status)}, {e.duration_s:.2f} s of audio, "
-            f"{e.segments} segments, {e.utterances_shed} utterances not transcribed"
+            f"{e.segments} segments, {e.utterances_shed} utterances not transcribed, "
+            f"{e.segments_dropped} segments dropped as likely hallucinations"
         )
     return None  # progress acknowledgements are for machines
 
@@ -264,6 +265,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{key:10} {value}")
     if s.utterances_shed:
         print(f"WARNING    {s.utterances_shed} utterances were not transcribed (transcription was behind)")
+    if s.segments_dropped:
+        print(f"NOTE       {s.segments_dropped} decoded segments were dropped as likely hallucinations (see the logs)")
     print()
     for seg in call.segments:
         print(f"{seg.start_s:7.2f}-{seg.end_s:7.2f}  {ROLE_NAMES[seg.role]:8} [{seg.language}] {seg.text}")

@@ -16,7 +16,9 @@ class CallStore(Protocol):
     def create_call(self, record: CallRecord) -> None:
         """Store a new ACTIVE call; raises CallExists if the id is taken."""
 
-    def update_progress(self, call_id: str, *, audio_bytes: int, utterances_shed: int) -> None: ...
+    def update_progress(
+        self, call_id: str, *, audio_bytes: int, utterances_shed: int, segments_dropped: int = 0
+    ) -> None: ...
 
     def add_segment(self, call_id: str, channel: int, segment: Segment) -> None: ...
 
@@ -26,7 +28,14 @@ class CallStore(Protocol):
         """(channel, estimate) in call-time order; with `since_s`, only estimates ending after that call time."""
 
     def finish_call(
-        self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int
+        self,
+        call_id: str,
+        *,
+        status: CallStatus,
+        end_reason: str,
+        audio_bytes: int,
+        utterances_shed: int,
+        segments_dropped: int = 0,
     ) -> None: ...
 
     def reopen_call(self, call_id: str, *, audio_bytes: int) -> bool:

@@ -108,6 +108,9 @@ MIGRATIONS: list[str] = [
         heartbeat_at DOUBLE PRECISION NOT NULL
     )
     """,
+    """
+    ALTER TABLE calls ADD COLUMN segments_dropped INTEGER NOT NULL DEFAULT 0
+    """,
 ]
 
 

@@ -97,19 +97,37 @@ class SqlCallStore:
 
     # Progress and the end are written only by the instance that owns the call: one that lost the database
     # for longer than its lease, while another took the call over, cannot overwrite the new owner's row.
-    def update_progress(self, call_id: str, *, audio_bytes: int, utterances_shed: int) -> None:
+    def update_progress(
+        self, call_id: str, *, audio_bytes: int, utterances_shed: int, segments_dropped: int = 0
+    ) -> None:
         self._run(
-            "UPDATE calls SET audio_bytes = ?, utterances_shed = ? WHERE call_id = ? AND owner = ?",
-            (audio_bytes, utterances_shed, call_id, self.owner),
+            "UPDATE calls SET audio_bytes = ?, utterances_shed = ?, segments_dropped = ? WHERE call_id = ? AND owner = ?",
+            (audio_bytes, utterances_shed, segments_dropped, call_id, self.owner),
         )
 
     def finish_call(
-        self, call_id: str, *, status: CallStatus, end_reason: str, audio_bytes: int, utterances_shed: int
+        self,
+        call_id: str,
+        *,
+        status: CallStatus,
+        end_reason: str,
+        audio_bytes: int,
+        utterances_shed: int,
+        segments_dropped: int = 0,
     ) -> None:
         self._run(
-            "UPDATE calls SET status = ?, end_reason = ?, ended_at = ?, audio_bytes = ?, utterances_shed = ?"
+            "UPDATE calls SET status = ?, end_reason = ?, ended_at = ?, audio_bytes = ?, utterances_shed = ?, segments_dropped = ?"
             " WHERE call_id = ? AND owner = ?",
-            (status.value, end_reason, time.time(), audio_bytes, utterances_shed, call_id, self.owner),
+            (
+                status.value,
+                end_reason,
+                time.time(),
+                audio_bytes,
+                utterances_shed,
+                segments_dropped,
+                call_id,
+                self.owner,
+            ),
         )
 
     def reopen_call(self, call_id: str, *, audio_bytes: int) -> bool:
@@ -399,6 +417,7 @@ def _record(row: Any) -> CallRecord:
         audio_bytes=row["audio_bytes"],
         segment_count=row["segment_count"],
         utterances_shed=row["utterances_shed"],
+        segments_dropped=row["segments_dropped"],
         peak_anger=row["peak_anger"],
         peak_disappointment=row["peak_disappointment"],
         max_alert_level=row["max_alert_level"],

@@ -111,6 +111,9 @@ MIGRATIONS: list[str] = [
         heartbeat_at REAL NOT NULL
     )
     """,
+    """
+    ALTER TABLE calls ADD COLUMN segments_dropped INTEGER NOT NULL DEFAULT 0
+    """,
 ]
 
 

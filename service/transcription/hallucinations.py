@@ -38,23 +38,51 @@ _ALWAYS_RE = re.compile("|".join(_ALWAYS), re.IGNORECASE)
 _UNSURE_RE = re.compile("|".join(_WHEN_UNSURE), re.IGNORECASE)
 
 
-def is_hallucination(
+# Common one- or two-word answers on a phone line. Whisper gives them low word probabilities (a lone "Yes."
+# scored 0.12-0.18 on telephone audio, "No." 0.26), so the low-probability rule below dropped real answers; the
+# speech detector already said a voice was there, so they are kept unless the decoder itself thinks there was
+# no speech. Sign-offs that Whisper invents from silence ("Thank you.", "Bye.", "谢谢") are not in this list.
+_SHORT_REPLIES_EN = """yes yeah yep yup no nope nah ok okay sure right fine correct exactly alright hello hi hey
+    sorry what pardon maybe please wait really great good uh-huh mm-hmm hmm oh ah aha of-course got-it no-problem
+    not-really"""
+_SHORT_REPLIES_ZH = """对 对的 对对 对对对 是 是的 是啊 好 好的 好吧 行 行的 可以 不是 不对 不行 不要 不用 不用了 没有 没 嗯 嗯嗯 喂
+    知道了 明白 明白了 没问题 什么 啊 哦 等一下 稍等 有 有的 不知道 当然"""
+SHORT_REPLIES = frozenset(_SHORT_REPLIES_EN.split() + _SHORT_REPLIES_ZH.split())
+_REPLY_STRIP = " \t.,!?;:…。，！？、；：\"'"
+NO_SPEECH_FOR_SHORT_REPLY = 0.6
+
+
+def is_short_reply(text: str) -> bool:
+    """True for a common one- or two-word answer ("Yes.", "No!", "好的。", "Got it"), in either language."""
+    key = "-".join(text.strip(_REPLY_STRIP).lower().replace("-", " ").split())
+    return key in SHORT_REPLIES
+
+
+def hallucination_reason(
     text: str,
     *,
     no_speech_prob: float,
     mean_word_probability: float,
     compression_ratio: float,
-) -> bool:
-    """True when a decoded segment should not be shown as something the speaker said."""
+) -> str | None:
+    """Why a decoded segment should not be shown as something the speaker said, or None to keep it."""
     stripped = text.strip()
-    if not stripped or _ALWAYS_RE.search(stripped):
-        return True
+    if not stripped:
+        return "empty text"
+    if _ALWAYS_RE.search(stripped):
+        return "subtitle credit"
     if compression_ratio > 2.4:  # the same words over and over: a decoding loop, not speech
-        return True
+        return f"repetition loop (compression ratio {compression_ratio:.1f})"
     unsure = no_speech_prob > 0.3 or mean_word_probability < 0.55
     if unsure and _UNSURE_RE.search(stripped):
-        return True
-    return mean_word_probability < 0.3
+        return (
+            f"sign-off said while unsure (no-speech {no_speech_prob:.2f}, word probability {mean_word_probability:.2f})"
+        )
+    if is_short_reply(stripped) and no_speech_prob <= NO_SPEECH_FOR_SHORT_REPLY:
+        return None
+    if mean_word_probability < 0.3:
+        return f"low word probability ({mean_word_probability:.2f})"
+    return None
 
 
 def collapse_loops(

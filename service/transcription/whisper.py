@@ -1,11 +1,18 @@
 """One shared faster-whisper model that transcribes single utterances of one channel.
 
-Per utterance: choose the language among the allowed ones only (auto-detection on short phone audio picks
-Welsh or Norwegian for English; restricting the choice fixes that), decode without Whisper's own VAD (ours
-already cut the utterance), drop hallucinations, and shift timings into call time. Chinese output is
-converted to Simplified characters (Whisper sometimes writes Traditional). We do not prompt Whisper with
-Simplified text: on telephone Mandarin that prompt sent the decoder into repetition loops (3-10 s per
-utterance instead of 0.7 s) for a 4-point CER gain.
+Per utterance: encode the audio once; choose the language among the call's allowed ones from that encoding
+(auto-detection over all languages picks Welsh or Norwegian for English phone audio; restricting the choice
+fixes that), with the channel's recent language as a prior but never a lock, so a caller who switches
+between Mandarin and English is transcribed in each; when the choice is unsure, decode in both and keep the
+more probable text, so Mandarin is never "transcribed" as an English translation or pinyin. Decode without
+Whisper's own VAD (ours already cut the utterance), drop hallucinations (each with its reason, counted by the
+caller), and shift timings into call time. Chinese output is converted to Simplified characters (Whisper
+sometimes writes Traditional). We do not prompt Whisper with Simplified text: on telephone Mandarin that
+prompt sent the decoder into repetition loops (3-10 s per utterance instead of 0.7 s) for a 4-point CER gain.
+
+faster-whisper's own `transcribe()` encodes the audio a second time when it detects the language; here the
+language is detected on the encoder output the decode then uses (`WhisperModel.generate_segments` accepts
+it), which is what `transcribe(language=...)` itself runs.
 """
 
 from __future__ import annotations
@@ -13,21 +20,25 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ctranslate2
 import numpy as np
 import opencc
 from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
 from service.errors import ModelError
-from service.transcription.hallucinations import collapse_loops, is_hallucination
+from service.transcription.hallucinations import collapse_loops, hallucination_reason
 from service.transcription.model_files import resolve_model
 from service.transcription.results import Segment, Word
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ = 16000
+N_FRAMES = 3000  # Whisper's 30 s input, in 10 ms mel frames
 
 
 @dataclass(frozen=True)
@@ -43,12 +54,37 @@ class DecodeOptions:
     temperatures: tuple[float, ...] = (0.0, 0.4)
     # Tokens allowed per second of audio: bounds the cost of a decoding loop (no speaker says 12 tokens/s).
     max_tokens_per_s: float = 12.0
+    # The channel's recent language counts this many times more (odds) than the detector alone says: a
+    # stable prior for short, ambiguous replies, which a clear sentence in the other language still overturns.
+    prior_odds: float = 3.0
+    # Below this (renormalised, after the prior) the language is unsure: decode in the two most likely
+    # languages and keep the text with the higher mean token log-probability.
+    sure_language_probability: float = 0.8
 
 
 @dataclass(frozen=True)
 class LanguageGuess:
     language: str
     probability: float
+
+
+@dataclass(frozen=True)
+class DroppedSegment:
+    """Decoded text not shown as speech, and why (hallucinations.hallucination_reason)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """One utterance's result: the language it was decoded in, its segments, and what was dropped."""
+
+    language: LanguageGuess
+    segments: list[Segment]
+    dropped: list[DroppedSegment] = field(default_factory=list)
 
 
 class Transcriber:
@@ -79,17 +115,12 @@ class Transcriber:
         tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ).astype(np.float32)
         self.transcribe(tone, languages=("en",), offset_s=0.0, options=DecodeOptions())
 
-    def choose_language(self, audio: np.ndarray, languages: tuple[str, ...]) -> LanguageGuess:
-        """The most likely language among `languages`, with its probability renormalised over them."""
-        if len(languages) == 1:
-            return LanguageGuess(languages[0], 1.0)
-        _, _, all_probs = self._model.detect_language(audio)
-        probs = {lang: p for lang, p in all_probs if lang in languages}
-        total = sum(probs.values())
-        if total <= 0:
-            return LanguageGuess(languages[0], 0.0)
-        best = max(probs, key=probs.__getitem__)
-        return LanguageGuess(best, probs[best] / total)
+    def choose_language(
+        self, audio: np.ndarray, languages: tuple[str, ...], *, prior: str | None = None, prior_odds: float = 1.0
+    ) -> LanguageGuess:
+        """The most likely language of 16 kHz `audio` among `languages` (probability renormalised over them)."""
+        features = self._model.feature_extractor(audio)
+        return self._ranked(self._encode(features), languages, prior, prior_odds)[0]
 
     def transcribe(
         self,
@@ -98,24 +129,89 @@ class Transcriber:
         languages: tuple[str, ...],
         offset_s: float,
         options: DecodeOptions,
-        language: LanguageGuess | None = None,
-    ) -> tuple[LanguageGuess, list[Segment]]:
-        """Transcribe one utterance (16 kHz float32) that starts at call time `offset_s`."""
-        guess = language or self.choose_language(audio, languages)
-        segments, _info = self._model.transcribe(
-            audio,
-            language=guess.language,
+        prior: str | None = None,
+    ) -> Transcription:
+        """Transcribe one utterance (16 kHz float32, shape (n,)) that starts at call time `offset_s`.
+
+        `prior`: the channel's recent language, if any (favoured by `options.prior_odds`, never forced)."""
+        features = self._model.feature_extractor(audio)
+        encoded = self._encode(features)
+        ranked = self._ranked(encoded, languages, prior, options.prior_odds)
+        unsure = len(ranked) > 1 and ranked[0].probability < options.sure_language_probability
+        best: Transcription | None = None
+        best_score = -np.inf
+        for guess in ranked[: 2 if unsure else 1]:
+            result = self._decode(features, encoded, guess, offset_s, options)
+            tokens = [s.avg_logprob for s in result.segments]
+            score = float(np.mean(tokens)) if tokens else -np.inf
+            if best is None or score > best_score:
+                best, best_score = result, score
+        assert best is not None
+        return best
+
+    def _encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+        # exactly the first window `generate_segments` would encode itself (it drops the last frame)
+        return self._model.encode(pad_or_trim(features[:, : min(N_FRAMES, features.shape[-1] - 1)]))
+
+    def _ranked(
+        self, encoded: ctranslate2.StorageView, languages: tuple[str, ...], prior: str | None, prior_odds: float
+    ) -> list[LanguageGuess]:
+        """Allowed languages, most likely first, with the prior's odds multiplied by `prior_odds`."""
+        if len(languages) == 1:
+            return [LanguageGuess(languages[0], 1.0)]
+        scores = {token[2:-2]: p for token, p in self._model.model.detect_language(encoded)[0]}
+        probs = {lang: scores.get(lang, 0.0) for lang in languages}
+        if prior in probs:
+            probs[prior] *= prior_odds
+        total = sum(probs.values())
+        if total <= 0:
+            return [LanguageGuess(lang, 1.0 / len(languages)) for lang in languages]
+        return sorted((LanguageGuess(lang, p / total) for lang, p in probs.items()), key=lambda g: -g.probability)
+
+    def _decode(
+        self,
+        features: np.ndarray,
+        encoded: ctranslate2.StorageView,
+        guess: LanguageGuess,
+        offset_s: float,
+        options: DecodeOptions,
+    ) -> Transcription:
+        model = self._model
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=guess.language
+        )
+        seconds = (features.shape[-1] - 1) * model.feature_extractor.time_per_frame
+        settings = TranscriptionOptions(  # faster-whisper's transcribe() defaults, except where we differ
             beam_size=options.beam_size,
-            word_timestamps=options.word_timestamps,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            no_speech_threshold=options.no_speech_threshold,
+            best_of=5,
+            patience=1,
+            length_penalty=1,
+            repetition_penalty=1,
+            no_repeat_ngram_size=0,
             log_prob_threshold=options.log_prob_threshold,
-            temperature=list(options.temperatures),
-            max_new_tokens=min(440, 24 + int(options.max_tokens_per_s * len(audio) / SAMPLE_RATE_HZ)),
+            no_speech_threshold=options.no_speech_threshold,
+            compression_ratio_threshold=2.4,
+            condition_on_previous_text=False,
+            prompt_reset_on_temperature=0.5,
+            temperatures=list(options.temperatures),
+            initial_prompt=None,
+            prefix=None,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            without_timestamps=False,
+            max_initial_timestamp=1.0,
+            word_timestamps=options.word_timestamps,
+            prepend_punctuations="\"'“¿([{-",
+            append_punctuations="\"'.。,，!！?？:：”)]}、",
+            multilingual=False,
+            max_new_tokens=min(440, 24 + int(options.max_tokens_per_s * seconds)),
+            clip_timestamps=[0.0],
+            hallucination_silence_threshold=None,
+            hotwords=None,
         )
         out: list[Segment] = []
-        for seg in segments:
+        dropped: list[DroppedSegment] = []
+        for seg in model.generate_segments(features, tokenizer, settings, False, encoded):
             words = tuple(
                 Word(offset_s + w.start, offset_s + w.end, self._script(w.word, guess.language), w.probability)
                 for w in (seg.words or [])
@@ -123,13 +219,14 @@ class Transcriber:
             words = tuple(collapse_loops(words, key=lambda w: w.text))
             mean_p = float(np.mean([w.probability for w in words])) if words else 1.0
             text = "".join(collapse_loops(list(self._script(seg.text.strip(), guess.language))))
-            if is_hallucination(
+            reason = hallucination_reason(
                 text,
                 no_speech_prob=seg.no_speech_prob,
                 mean_word_probability=mean_p,
                 compression_ratio=seg.compression_ratio,
-            ):
-                log.info("dropped likely hallucination %r (no_speech=%.2f)", text, seg.no_speech_prob)
+            )
+            if reason is not None:
+                dropped.append(DroppedSegment(offset_s + seg.start, offset_s + seg.end, text, reason))
                 continue
             out.append(
                 Segment(
@@ -142,7 +239,7 @@ class Transcriber:
                     words=words,
                 )
             )
-        return guess, out
+        return Transcription(guess, out, dropped)
 
     def _script(self, text: str, language: str) -> str:
         if language != "zh":

@@ -159,7 +159,10 @@ function renderHead(s) {
     `<div><span>duration</span>${cg.clock(s.duration_s)}</div><div><span>status</span>${cg.esc(s.status.toLowerCase())}${s.end_reason ? " (" + cg.esc(s.end_reason) + ")" : ""}</div>` +
     `<div><span>agent</span>${cg.esc(meta.agent || meta.agent_id || "—")}</div><div><span>queue</span>${cg.esc(meta.queue || "—")}</div>` +
     `<div><span>customer</span>${cg.esc(cg.customer(meta) || "—")}</div><div><span>peak anger</span>${(s.peak_anger || 0).toFixed(2)}</div>` +
-    `<div><span>alerts</span>${cg.level(s.max_alert_level)} ${s.alert_count || 0}</div>${extra}`;
+    `<div><span>alerts</span>${cg.level(s.max_alert_level)} ${s.alert_count || 0}</div>` +
+    `<div id="transcript-stats"><span>transcript</span>${s.segment_count || 0} segments` +
+    (s.utterances_shed ? `; <b>${s.utterances_shed} utterances not transcribed</b> (transcription was behind)` : "") +
+    (s.segments_dropped ? `; ${s.segments_dropped} segments dropped as likely hallucinations` : "") + `</div>${extra}`;
   if (s.channel_count < 2) document.getElementById("solo").style.display = "none";
 }
 
