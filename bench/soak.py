@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 stub = pb_grpc.CallMonitorStub(channel)
                 time.sleep(n * 0.2)  # calls start spread out, as in a contact centre
                 while time.monotonic() < stop_at:
-                    audio = calls[(n + i) % len(calls)]
+                    audio = calls[(n + i) % len(calls)].audio
                     options = StreamOptions(call_id=f"soak-{n}-{i}", language="auto", realtime=True)
                     try:
                         events = list(stub.StreamCall(requests_for(audio, options), timeout=600))

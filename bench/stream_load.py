@@ -6,10 +6,14 @@ speech corpora, paced in real time as a gateway sends them, and measures:
     segment reached the client (includes the 0.5 s of silence the endpointer waits for), p50 / p95 / max;
   - CPU seconds the server process used per second of call audio (all channels of all calls);
   - peak RSS of the server process;
-  - utterances shed (not transcribed because transcription fell behind).
+  - utterances shed (not transcribed because transcription fell behind);
+  - transcript accuracy: English WER (RAVDESS calls) and Mandarin CER (CASIA calls) of what the clients
+    received, against the sentences spoken.
+With `--reference-window 30` every level is run twice, the second time with today's decode (the utterance
+padded to Whisper's whole 30 s window, CALLGUARD_WHISPER_WINDOW_S=30), and the ratios are reported.
 Results are printed as a table and written to bench/results/stream_load.json.
 
-    python -m bench.stream_load [--levels 1,2,4,8] [--call-s 30] [--json]
+    python -m bench.stream_load [--levels 1,2,4,8,12] [--call-s 30] [--reference-window 30] [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from features.corpus import Clip, read_labels, shared_data_dir
 from service.audio.wavfile import WavAudio
 from service.client import StreamOptions, requests_for
 from service.simulate import build_call, normalise_peak, sequential_turns
+from tests.textmetrics import cer_zh, wer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RATE = 8000
@@ -55,9 +60,18 @@ class LevelResult:
     cpu_s_per_audio_s: float
     peak_rss_mib: float
     wall_s: float
+    en_wer: float
+    zh_cer: float
 
 
-def make_calls(n: int, call_s: float, seed: int = 0) -> list[WavAudio]:
+@dataclass
+class BenchCall:
+    audio: WavAudio
+    language: str  # "en" or "zh"
+    reference: dict[int, str]  # per channel: the sentences spoken, in order
+
+
+def make_calls(n: int, call_s: float, seed: int = 0) -> list[BenchCall]:
     """n different conversations of about call_s seconds: customer and agent take turns (English or Mandarin)."""
     data = shared_data_dir()
     corpora = [read_labels(data / "ravdess" / "LABELS.csv"), read_labels(data / "casia" / "LABELS.csv")]
@@ -75,7 +89,9 @@ def make_calls(n: int, call_s: float, seed: int = 0) -> list[WavAudio]:
             turns_spec.append((channel, audio, clip.sentence))
             t += len(audio) / RATE + 0.8
             channel = 1 - channel
-        calls.append(build_call(sequential_turns(turns_spec, sample_rate_hz=RATE), sample_rate_hz=RATE))
+        reference = {ch: " ".join(text for c, _, text in turns_spec if c == ch) for ch in (0, 1)}
+        audio = build_call(sequential_turns(turns_spec, sample_rate_hz=RATE), sample_rate_hz=RATE)
+        calls.append(BenchCall(audio, "en" if i % 2 == 0 else "zh", reference))
     return calls
 
 
@@ -120,7 +136,7 @@ def start_server(data_dir: str, env: dict[str, str] | None = None) -> tuple[subp
     raise RuntimeError("server did not become healthy within 120 s")
 
 
-def run_level(n: int, calls: list[WavAudio], env: dict[str, str] | None = None) -> LevelResult:
+def run_level(n: int, calls: list[BenchCall], env: dict[str, str] | None = None) -> LevelResult:
     with tempfile.TemporaryDirectory() as data_dir:
         proc, address = start_server(data_dir, env)
         server = psutil.Process(proc.pid)
@@ -128,8 +144,9 @@ def run_level(n: int, calls: list[WavAudio], env: dict[str, str] | None = None) 
         lags: list[float] = []
         shed = segments = 0
         lock = threading.Lock()
+        heard: list[dict[int, list[tuple[float, str]]]] = [{0: [], 1: []} for _ in range(n)]
 
-        def one_call(audio: WavAudio, delay_s: float) -> None:
+        def one_call(i: int, audio: WavAudio, delay_s: float) -> None:
             nonlocal shed, segments
             time.sleep(delay_s)
             sent: list[tuple[float, float]] = []
@@ -141,6 +158,7 @@ def run_level(n: int, calls: list[WavAudio], env: dict[str, str] | None = None) 
                     now = time.monotonic()
                     if kind == "transcript":
                         end_s = event.transcript.end_s
+                        heard[i][event.transcript.channel].append((event.transcript.start_s, event.transcript.text))
                         sent_at = next((wall for call_s, wall in sent if call_s >= end_s), None)
                         with lock:
                             segments += 1
@@ -151,7 +169,7 @@ def run_level(n: int, calls: list[WavAudio], env: dict[str, str] | None = None) 
                             shed += event.ended.utterances_shed
 
         started = time.monotonic()
-        threads = [threading.Thread(target=one_call, args=(calls[i], 0.37 * i)) for i in range(n)]
+        threads = [threading.Thread(target=one_call, args=(i, calls[i].audio, 0.37 * i)) for i in range(n)]
         for t in threads:
             t.start()
         for t in threads:
@@ -163,7 +181,12 @@ def run_level(n: int, calls: list[WavAudio], env: dict[str, str] | None = None) 
         proc.terminate()
         proc.wait(timeout=60)
     cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
-    audio_s = sum(c.duration_s for c in calls[:n])
+    audio_s = sum(c.audio.duration_s for c in calls[:n])
+    errors: dict[str, list[float]] = {"en": [], "zh": []}
+    for call, got in zip(calls[:n], heard, strict=True):
+        for ch, ref in call.reference.items():
+            text = " ".join(t for _, t in sorted(got[ch]))
+            errors[call.language].append(wer(ref, text) if call.language == "en" else cer_zh(ref, text))
     lag = np.array(lags) if lags else np.array([float("nan")])
     return LevelResult(
         calls=n,
@@ -176,12 +199,14 @@ def run_level(n: int, calls: list[WavAudio], env: dict[str, str] | None = None) 
         cpu_s_per_audio_s=round(cpu / audio_s, 3),
         peak_rss_mib=round(hwm_kib / 1024, 1),
         wall_s=round(wall, 1),
+        en_wer=round(float(np.mean(errors["en"])), 3) if errors["en"] else float("nan"),
+        zh_cer=round(float(np.mean(errors["zh"])), 3) if errors["zh"] else float("nan"),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levels", default="1,2,4,8", help="numbers of simultaneous calls (default 1,2,4,8)")
+    parser.add_argument("--levels", default="1,2,4,8,12", help="numbers of simultaneous calls (default 1,2,4,8,12)")
     parser.add_argument("--call-s", type=float, default=30.0, help="length of each call in seconds (default 30)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--out", default=str(RESULTS / "stream_load.json"), help="where to write the results")
@@ -191,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         default="embedded",
         help="SQLite + in-process alerts (default), PostgreSQL + Redis (started privately), or both side by side",
     )
+    parser.add_argument(
+        "--reference-window",
+        type=float,
+        default=0.0,
+        help="also run every level with this Whisper window (30: today's decode) and report the ratios",
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
     if not (shared_data_dir() / "ravdess" / "LABELS.csv").exists():
@@ -199,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"building {max(levels)} calls of ~{args.call_s:.0f} s from the shared corpora ...", file=sys.stderr)
     calls = make_calls(max(levels), args.call_s)
     backends = ["embedded", "postgres+redis"] if args.backend == "both" else [args.backend]
+    reference = f"{backends[0]}, whisper window {args.reference_window:g} s"
+    if args.reference_window:
+        backends.append(reference)
     engines = None
     if "postgres+redis" in backends:
         from tests.engines import Postgres, Redis
@@ -209,9 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             for n in levels:
                 env = None
-                if backend == "postgres+redis":
+                if backend == reference:
+                    env = {"CALLGUARD_WHISPER_WINDOW_S": str(args.reference_window)}
+                if backend.startswith("postgres+redis"):
                     assert engines is not None
                     env = {
+                        **(env or {}),
                         "CALLGUARD_DATABASE_URL": engines[0].new_database(f"bench_{n}_{int(time.time())}"),
                         "CALLGUARD_PUBSUB_URL": engines[1].url,
                     }
@@ -221,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{backend} N={n}: lag p50 {result.lag_p50_s:.2f} s, p95 {result.lag_p95_s:.2f} s, "
                     f"{result.cpu_s_per_audio_s:.3f} CPU-s/audio-s, RSS {result.peak_rss_mib:.0f} MiB, "
-                    f"shed {result.utterances_shed}",
+                    f"shed {result.utterances_shed}, en WER {result.en_wer}, zh CER {result.zh_cer}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -238,8 +275,24 @@ def main(argv: list[str] | None = None) -> int:
         "backend": backends[0],
         "levels": [asdict(r) for r in results],
     }
-    if len(backends) == 2:
-        other = by_backend[backends[1]]
+    if args.reference_window:
+        ref = by_backend[reference]
+        report["reference"] = reference
+        report["reference_levels"] = [asdict(r) for r in ref]
+        report["vs_reference"] = [
+            {
+                "calls": a.calls,
+                "cpu_ratio": round(a.cpu_s_per_audio_s / b.cpu_s_per_audio_s, 2),
+                "lag_p50_ratio": round(a.lag_p50_s / b.lag_p50_s, 2),
+                "lag_p95_ratio": round(a.lag_p95_s / b.lag_p95_s, 2),
+                "shed": [a.utterances_shed, b.utterances_shed],
+                "en_wer": [a.en_wer, b.en_wer],
+                "zh_cer": [a.zh_cer, b.zh_cer],
+            }
+            for a, b in zip(results, ref, strict=True)
+        ]
+    if "postgres+redis" in by_backend and backends[0] == "embedded":
+        other = by_backend["postgres+redis"]
         report["postgres_redis_levels"] = [asdict(r) for r in other]
         report["postgres_redis_vs_embedded"] = [
             {
@@ -257,12 +310,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"\n{'calls':>5} {'audio s':>8} {'segs':>5} {'shed':>5} {'lag p50':>8} {'lag p95':>8} {'lag max':>8} "
-            f"{'CPU-s/audio-s':>13} {'peak RSS':>9}"
+            f"{'CPU-s/audio-s':>13} {'peak RSS':>9} {'en WER':>7} {'zh CER':>7}"
         )
-        for r in results:
+        for name, rows in by_backend.items():
+            print(name)
+            for r in rows:
+                print(
+                    f"{r.calls:>5} {r.audio_s:>8.1f} {r.segments:>5} {r.utterances_shed:>5} {r.lag_p50_s:>7.2f}s "
+                    f"{r.lag_p95_s:>7.2f}s {r.lag_max_s:>7.2f}s {r.cpu_s_per_audio_s:>13.3f} {r.peak_rss_mib:>6.0f} MiB "
+                    f"{r.en_wer:>7.3f} {r.zh_cer:>7.3f}"
+                )
+        for row in report.get("vs_reference", []):
             print(
-                f"{r.calls:>5} {r.audio_s:>8.1f} {r.segments:>5} {r.utterances_shed:>5} {r.lag_p50_s:>7.2f}s "
-                f"{r.lag_p95_s:>7.2f}s {r.lag_max_s:>7.2f}s {r.cpu_s_per_audio_s:>13.3f} {r.peak_rss_mib:>6.0f} MiB"
+                f"vs {reference} at {row['calls']} call(s): CPU x{row['cpu_ratio']}, lag p50 x{row['lag_p50_ratio']}, "
+                f"p95 x{row['lag_p95_ratio']}, shed {row['shed'][0]} vs {row['shed'][1]}, "
+                f"en WER {row['en_wer'][0]} vs {row['en_wer'][1]}, zh CER {row['zh_cer'][0]} vs {row['zh_cer'][1]}"
             )
         for row in report.get("postgres_redis_vs_embedded", []):
             print(

@@ -89,6 +89,7 @@ class SessionDeps:
             beam_size=s.beam_size,
             no_speech_threshold=s.no_speech_threshold,
             log_prob_threshold=s.log_prob_threshold,
+            window_s=s.whisper_window_s,
         )
 
 

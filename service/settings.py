@@ -128,6 +128,10 @@ class Settings:
     """Utterances waiting for a worker; beyond it new ones are shed (counted, notified, logged)."""
     beam_size: int = 1
     """Beam search width; 1 is greedy (with temperature fallback), the fastest."""
+    whisper_window_s: float = 30.0
+    """Seconds of audio Whisper's encoder sees per utterance: the utterance padded with silence to this (a
+    longer one is encoded whole). 30 is the window Whisper was trained on; shorter is cheaper
+    (bench/transcription.py measures accuracy and cost per value)."""
     interim_interval_s: float = 2.0
     """Minimum speech between interim transcripts of an utterance in progress."""
     no_speech_threshold: float = 0.6
@@ -229,6 +233,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("need emotion_hop_s > 0, emotion_window_s >= emotion_hop_s and baseline_windows >= 1")
     if s.max_frame_s <= 0 or s.max_utterance_s < 1:
         raise ConfigError("max_frame_s must be > 0 and max_utterance_s >= 1")
+    if not 1.0 <= s.whisper_window_s <= 30.0:
+        raise ConfigError(f"whisper_window_s {s.whisper_window_s} is outside 1-30 s (Whisper's window is 30 s)")
 
 
 def describe() -> list[tuple[str, str, str]]:

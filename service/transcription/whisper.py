@@ -54,6 +54,13 @@ class DecodeOptions:
     temperatures: tuple[float, ...] = (0.0, 0.4)
     # Tokens allowed per second of audio: bounds the cost of a decoding loop (no speaker says 12 tokens/s).
     max_tokens_per_s: float = 12.0
+    # Seconds of audio the encoder sees: the utterance, padded with silence up to this (an utterance longer than
+    # it is encoded whole). Whisper was trained on 30 s windows; a 2-3 s utterance padded to 30 s spends most
+    # of the encoder's work on padding. See bench/transcription.py for accuracy and cost per value.
+    window_s: float = 30.0
+    # Timestamp tokens in the decode (Whisper's default). Word times come from the cross-attention alignment
+    # either way; without them the decoder predicts text only.
+    timestamps: bool = True
     # The channel's recent language counts this many times more (odds) than the detector alone says: a
     # stable prior for short, ambiguous replies, which a clear sentence in the other language still overturns.
     prior_odds: float = 3.0
@@ -120,7 +127,7 @@ class Transcriber:
     ) -> LanguageGuess:
         """The most likely language of 16 kHz `audio` among `languages` (probability renormalised over them)."""
         features = self._model.feature_extractor(audio)
-        return self._ranked(self._encode(features), languages, prior, prior_odds)[0]
+        return self._ranked(self._encode(features, DecodeOptions().window_s), languages, prior, prior_odds)[0]
 
     def transcribe(
         self,
@@ -135,7 +142,7 @@ class Transcriber:
 
         `prior`: the channel's recent language, if any (favoured by `options.prior_odds`, never forced)."""
         features = self._model.feature_extractor(audio)
-        encoded = self._encode(features)
+        encoded = self._encode(features, options.window_s)
         ranked = self._ranked(encoded, languages, prior, options.prior_odds)
         unsure = len(ranked) > 1 and ranked[0].probability < options.sure_language_probability
         best: Transcription | None = None
@@ -149,9 +156,14 @@ class Transcriber:
         assert best is not None
         return best
 
-    def _encode(self, features: np.ndarray) -> ctranslate2.StorageView:
-        # exactly the first window `generate_segments` would encode itself (it drops the last frame)
-        return self._model.encode(pad_or_trim(features[:, : min(N_FRAMES, features.shape[-1] - 1)]))
+    def _encode(self, features: np.ndarray, window_s: float) -> ctranslate2.StorageView:
+        """The encoder output of the utterance's first window: the frames `generate_segments` would encode
+        itself (it drops the last frame), padded to `window_s` (whole 30 s windows as Whisper was trained:
+        window_s=30) rather than always to 30 s; an even number of frames (the encoder's stride is 2)."""
+        content = min(N_FRAMES, features.shape[-1] - 1)
+        frames = min(N_FRAMES, max(content, round(window_s * 100)))
+        frames += frames % 2
+        return self._model.encode(pad_or_trim(features[:, :content], frames))
 
     def _ranked(
         self, encoded: ctranslate2.StorageView, languages: tuple[str, ...], prior: str | None, prior_odds: float
@@ -198,7 +210,7 @@ class Transcriber:
             prefix=None,
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            without_timestamps=False,
+            without_timestamps=not options.timestamps,
             max_initial_timestamp=1.0,
             word_timestamps=options.word_timestamps,
             prepend_punctuations="\"'“¿([{-",
