@@ -61,7 +61,8 @@ format: install
 bench: install engines
 	$(PY) -m bench.speech_coverage
 	$(PY) -m bench.emotion_path
-	$(PY) -m bench.stream_load --backend both
+	$(PY) -m bench.transcription
+	$(PY) -m bench.stream_load --backend both --compare-window 30
 	$(PY) -m bench.escalation
 	$(PY) -m bench.console
 

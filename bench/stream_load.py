@@ -9,11 +9,12 @@ speech corpora, paced in real time as a gateway sends them, and measures:
   - utterances shed (not transcribed because transcription fell behind);
   - transcript accuracy: English WER (RAVDESS calls) and Mandarin CER (CASIA calls) of what the clients
     received, against the sentences spoken.
-With `--reference-window 30` every level is run twice, the second time with today's decode (the utterance
-padded to Whisper's whole 30 s window, CALLGUARD_WHISPER_WINDOW_S=30), and the ratios are reported.
+With `--compare-window W` every level is run twice, the second time with one fixed Whisper window of W s
+(CALLGUARD_WHISPER_WINDOW_S and CALLGUARD_WHISPER_BUSY_WINDOW_S = W; 30 is the decode before the busy
+window existed), and the ratios are reported.
 Results are printed as a table and written to bench/results/stream_load.json.
 
-    python -m bench.stream_load [--levels 1,2,4,8,12] [--call-s 30] [--reference-window 30] [--json]
+    python -m bench.stream_load [--levels 1,2,4,8,12] [--call-s 30] [--compare-window 30] [--json]
 """
 
 from __future__ import annotations
@@ -217,10 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         help="SQLite + in-process alerts (default), PostgreSQL + Redis (started privately), or both side by side",
     )
     parser.add_argument(
-        "--reference-window",
+        "--compare-window",
         type=float,
         default=0.0,
-        help="also run every level with this Whisper window (30: today's decode) and report the ratios",
+        help="also run every level with this one fixed Whisper window (30: the decode before the busy window) and report the ratios",
     )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
@@ -230,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"building {max(levels)} calls of ~{args.call_s:.0f} s from the shared corpora ...", file=sys.stderr)
     calls = make_calls(max(levels), args.call_s)
     backends = ["embedded", "postgres+redis"] if args.backend == "both" else [args.backend]
-    reference = f"{backends[0]}, whisper window {args.reference_window:g} s"
-    if args.reference_window:
+    reference = f"{backends[0]}, whisper window {args.compare_window:g} s"
+    if args.compare_window:
         backends.append(reference)
     engines = None
     if "postgres+redis" in backends:
@@ -244,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             for n in levels:
                 env = None
                 if backend == reference:
-                    env = {"CALLGUARD_WHISPER_WINDOW_S": str(args.reference_window)}
+                    w = str(args.compare_window)  # one fixed window, loaded or not
+                    env = {"CALLGUARD_WHISPER_WINDOW_S": w, "CALLGUARD_WHISPER_BUSY_WINDOW_S": w}
                 if backend.startswith("postgres+redis"):
                     assert engines is not None
                     env = {
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "backend": backends[0],
         "levels": [asdict(r) for r in results],
     }
-    if args.reference_window:
+    if args.compare_window:
         ref = by_backend[reference]
         report["reference"] = reference
         report["reference_levels"] = [asdict(r) for r in ref]

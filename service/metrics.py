@@ -23,6 +23,11 @@ ANALYSIS_LAG = Histogram(
 )
 ALERTS = Counter("callguard_alerts_total", "Alerts raised or upgraded, by level and reason", ["level", "reason"])
 SHED = Counter("callguard_shed_total", "Work dropped to stay real time (audio is still stored)", ["kind"])
+DECODES = Counter(
+    "callguard_decodes_total",
+    "Utterances decoded, by Whisper window (the short one while transcription is behind)",
+    ["window"],
+)
 SEGMENTS_DROPPED = Counter(
     "callguard_transcript_segments_dropped_total", "Decoded text not shown because it looked like a hallucination"
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import queue
 import threading
@@ -393,11 +394,16 @@ class CallSession:
         logs.CALL_ID.set(self.spec.call_id)
         segments: list[Segment] = []
         try:
+            options = self._deps.decode_options
+            if not self._offline and self._deps.pool.waiting >= self._settings.whisper_busy_queue:
+                # behind: decode with the cheaper window rather than let the queue grow until it sheds
+                options = dataclasses.replace(options, window_s=self._settings.whisper_busy_window_s)
+            metrics.DECODES.labels(f"{options.window_s:g}").inc()
             result = self._deps.transcriber.transcribe(
                 utt.audio,
                 languages=self.spec.languages,
                 offset_s=utt.audio_start_s,
-                options=self._deps.decode_options,
+                options=options,
                 prior=ch.language,
             )
             segments = result.segments

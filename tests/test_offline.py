@@ -90,3 +90,39 @@ def test_a_channels_finals_arrive_in_time_order_when_workers_finish_out_of_order
         pool.close()
         mine.store.close()
     assert len(finals) == 3 and finals == sorted(finals), finals  # the later two finished first
+
+
+def test_behind_transcription_decodes_with_the_busy_window_instead_of_shedding(deps, ravdess, tmp_path) -> None:
+    """A live call whose utterances queue up (one worker, audio at full speed): those decoded while others wait
+    use the cheaper busy window (counted per window in callguard_decodes_total); none is shed or lost."""
+    from service import metrics
+
+    clips = pick(ravdess, speaker="ravdess_05", emotion="neutral", n=4) + pick(
+        ravdess, speaker="ravdess_05", emotion="calm", n=2
+    )
+    call = conversation([(i % 2, c) for i, c in enumerate(clips)], gap_s=0.6)
+    settings = deps.settings.replace(data_dir=tmp_path, whisper_busy_queue=2, whisper_busy_window_s=6.0)
+    pool = TranscriptionPool(workers=1, queue_size=16)
+    mine = dataclasses.replace(own_deps(deps, settings), pool=pool)
+    busy_before = metrics.DECODES.labels("6")._value.get()
+    spec = convert.call_spec(
+        client.config_for(call.audio, client.StreamOptions(language="en")), call_id="busy", allowed_languages=("en",)
+    )
+    session = CallSession(spec, mine, on_done=lambda _: None)
+    try:
+        step = call.audio.format.bytes_per_second // 50
+        for offset in range(0, len(call.audio.data), step):
+            session.ingest(call.audio.data[offset : offset + step])
+        session.end_input(CallStatus.COMPLETED)
+        assert session.wait_ended(180)
+        events = []
+        while (stamped := session.next_event(0.1)) is not None:
+            events.append(stamped.event)
+    finally:
+        pool.close()
+        mine.store.close()
+    finals = [e for e in events if isinstance(e, ev.FinalTranscript)]
+    ended = events[-1]
+    assert isinstance(ended, ev.Ended) and ended.utterances_shed == 0
+    assert len(finals) == len(clips) and all("door" in f.segment.text.lower() for f in finals), finals
+    assert metrics.DECODES.labels("6")._value.get() > busy_before

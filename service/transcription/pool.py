@@ -56,6 +56,12 @@ class TranscriptionPool:
             t.start()
 
     @property
+    def waiting(self) -> int:
+        """Final jobs queued and not started yet."""
+        with self._lock:
+            return self._finals_waiting
+
+    @property
     def idle(self) -> bool:
         """No final job waiting and at least one worker free."""
         with self._lock:
