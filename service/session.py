@@ -6,8 +6,9 @@ Threads, and why:
 - one analysis thread per call decodes, resamples to 16 kHz and runs the streaming VAD per channel, and
   submits finished utterances to the shared transcription pool. If it falls behind, frames are skipped
   for analysis only (counted and reported with a Notice), never for storage.
-- transcription workers (shared) deliver segments back through `_transcribe()`, which stores them and
-  queues the event.
+- transcription workers (shared) deliver segments back through CallTranscripts
+  (service/transcription/call_transcripts.py), which stores them in each channel's time order and queues
+  the events.
 The gRPC handler thread reads `next_event()` and writes to the client.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import logging
 import queue
 import threading
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from features.model import EmotionModel
 from service import events as ev
-from service import logs, metrics, redaction
+from service import logs, metrics
 from service.audio.backlog import AudioBacklog
 from service.channel_analysis import ChannelAnalysis
 from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
@@ -37,19 +37,16 @@ from service.escalation.detector import EscalationDetector
 from service.escalation.policy import PolicySource
 from service.settings import Settings
 from service.storage import AudioStore, CallStore
-from service.transcription.pool import Job, TranscriptionPool
+from service.transcription.call_transcripts import CallTranscripts
+from service.transcription.pool import TranscriptionPool
 from service.transcription.results import Segment
-from service.transcription.utterances import Utterance, UtteranceOptions
+from service.transcription.utterances import UtteranceOptions
 from service.transcription.vad import SileroModel
-from service.transcription.whisper import DecodeOptions, DroppedSegment, Transcriber
+from service.transcription.whisper import DecodeOptions, Transcriber
 
 log = logging.getLogger(__name__)
 
 _END = object()
-# A result this sure of its language, from an utterance this long, becomes the channel's prior language (a
-# prior, never a lock: Transcriber weighs it against what it hears in every utterance).
-_PRIOR_PROBABILITY = 0.8
-_PRIOR_MIN_S = 1.0
 
 
 @dataclass
@@ -99,7 +96,7 @@ _DROPPABLE = (ev.EmotionUpdate, ev.Progress, ev.InterimTranscript)
 
 
 class _Channel(ChannelAnalysis):
-    """Per-channel analysis state; touched by the analysis thread, plus `language` by workers."""
+    """Per-channel analysis state; touched by the analysis thread only."""
 
     def __init__(self, index: int, role: Role, in_rate_hz: int, deps: SessionDeps) -> None:
         super().__init__(
@@ -111,16 +108,6 @@ class _Channel(ChannelAnalysis):
         )
         self.index = index
         self.role = role
-        self.language: str | None = None  # the channel's recent language: a prior for the next utterance
-        self.interim_start_s: float | None = None  # start of the utterance interims are about
-        self.interim_until_s = 0.0
-        self.interim_busy = False
-        # Finals are delivered in utterance order although workers finish them in any order: each utterance
-        # gets a number when it is submitted, and results wait in `ready` until every earlier one is out.
-        self.order_lock = threading.Lock()
-        self.submitted = 0
-        self.delivered = 0
-        self.ready: dict[int, list[Segment]] = {}
 
 
 class CallSession:
@@ -147,11 +134,6 @@ class CallSession:
             for ch in self._channels:
                 ch.skip(self._first_frame)
         self._last_progress_s = self.call_time_s
-        self._pending = 0
-        self._pending_cond = threading.Condition()
-        self._shed = 0
-        self._dropped = 0  # decoded segments dropped as likely hallucinations
-        self._segments_sent = 0
         self._ended = threading.Event()
         self._input_closed = False
         self._lock = threading.Lock()
@@ -161,6 +143,20 @@ class CallSession:
             hop_s=deps.settings.emotion_hop_s,
             queue=spec.metadata.get("queue", ""),
             agent=agent_of(spec.metadata),
+        )
+        self._transcripts = CallTranscripts(
+            spec.call_id,
+            tuple(ch.role for ch in self._channels),
+            spec.languages,
+            settings=deps.settings,
+            pool=deps.pool,
+            transcriber=deps.transcriber,
+            decode_options=deps.decode_options,
+            offline=offline,
+            emit=self._emit,
+            store=self._store,
+            on_final=self._on_final,
+            call_time_s=lambda: self.call_time_s,
         )
         self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)
         self._thread.start()
@@ -229,7 +225,8 @@ class CallSession:
     def _acknowledge(self) -> None:
         stored = self._writer.sync()  # the audio is durable from here: that is what the client is told
         self._last_progress_s = self.call_time_s
-        self._store("update_progress", audio_bytes=stored, utterances_shed=self._shed, segments_dropped=self._dropped)
+        t = self._transcripts
+        self._store("update_progress", audio_bytes=stored, utterances_shed=t.shed, segments_dropped=t.dropped)
         self._emit(ev.Progress(stored, self._fmt.duration_s(stored)))
 
     def _store(self, method: str, *args: object, **kwargs: object) -> None:
@@ -286,7 +283,7 @@ class CallSession:
             status, reason = self._analysis_loop()
             for ch in self._channels:
                 for utt in ch.finish():
-                    self._submit(ch, utt)
+                    self._transcripts.submit(ch.index, utt)
         except Exception:
             log.exception("call %s: analysis failed; audio is still stored", self.spec.call_id)
         finally:
@@ -316,13 +313,13 @@ class CallSession:
         for ch in self._channels:
             utterances, estimates = ch.push(samples[:, ch.index])
             for utt in utterances:
-                self._submit(ch, utt)
+                self._transcripts.submit(ch.index, utt)
             for estimate in estimates:
                 self._store("add_emotion", ch.index, estimate)
                 self._emit(ev.EmotionUpdate(ch.index, ch.role, estimate))
                 self._escalate(self._detector.on_emotion(ch.index, ch.role, estimate))
             if self.spec.interim_results:
-                self._maybe_interim(ch)
+                self._transcripts.maybe_interim(ch.index, ch.segmenter.partial())
         return samples.shape[0]
 
     def _skip(self, from_frame: int, to_frame: int) -> None:
@@ -333,7 +330,7 @@ class CallSession:
         metrics.SHED_SECONDS.labels("analysis").inc(end_s - start_s)
         for ch in self._channels:
             for utt in ch.skip(to_frame - from_frame):
-                self._submit(ch, utt)
+                self._transcripts.submit(ch.index, utt)
         self._emit(
             ev.Notice(
                 ev.NoticeCode.ANALYSIS_SHED,
@@ -357,149 +354,20 @@ class CallSession:
                 )  # fmt: skip
             self._emit(ev.Escalation(copy.copy(alert)))
 
-    # ---- transcription -----------------------------------------------------------------------------
-    def _submit(self, ch: _Channel, utt: Utterance) -> None:
-        ch.interim_start_s = None
-        seq, ch.submitted = ch.submitted, ch.submitted + 1
-        with self._pending_cond:
-            self._pending += 1
-        if self._deps.pool.submit(Job(run=lambda: self._transcribe(ch, utt, seq)), wait=self._offline):
-            return
-        self._deliver(ch, seq, [])  # later utterances must not wait for this one
-        with self._pending_cond:
-            self._pending -= 1
-            self._pending_cond.notify_all()
-        self._shed += 1
-        metrics.SHED.labels("transcription").inc()
-        metrics.SHED_SECONDS.labels("transcription").inc(utt.end_s - utt.start_s)
-        log.warning(
-            "call %s channel %d: transcription is behind, utterance %.2f-%.2f s not transcribed (shed total %d)",
-            self.spec.call_id,
-            ch.index,
-            utt.start_s,
-            utt.end_s,
-            self._deps.pool.stats.shed,
-        )
-        self._emit(
-            ev.Notice(
-                ev.NoticeCode.TRANSCRIPTION_SHED,
-                ch.index,
-                utt.start_s,
-                utt.end_s,
-                "transcription is behind; this utterance was not transcribed (its audio is stored)",
-            )
-        )
-
-    def _transcribe(self, ch: _Channel, utt: Utterance, seq: int) -> None:
-        logs.CALL_ID.set(self.spec.call_id)
-        segments: list[Segment] = []
-        try:
-            options = self._deps.decode_options
-            if not self._offline and self._deps.pool.waiting >= self._settings.whisper_busy_queue:
-                # behind: decode with the cheaper window rather than let the queue grow until it sheds
-                options = dataclasses.replace(options, window_s=self._settings.whisper_busy_window_s)
-            metrics.DECODES.labels(f"{options.window_s:g}").inc()
-            result = self._deps.transcriber.transcribe(
-                utt.audio,
-                languages=self.spec.languages,
-                offset_s=utt.audio_start_s,
-                options=options,
-                prior=ch.language,
-            )
-            segments = result.segments
-            if segments and result.language.probability >= _PRIOR_PROBABILITY and utt.duration_s >= _PRIOR_MIN_S:
-                ch.language = result.language.language
-            for dropped in result.dropped:
-                self._drop(ch, dropped)
-        finally:  # a failed decode delivers nothing, and must not hold back the utterances after it
-            self._deliver(ch, seq, segments)
-            with self._pending_cond:
-                self._pending -= 1
-                self._pending_cond.notify_all()
-
-    def _drop(self, ch: _Channel, dropped: DroppedSegment) -> None:
-        """Decoded text not shown as speech: counted on the call, logged and told to the client, never silent."""
-        with self._lock:
-            self._dropped += 1
-        metrics.SEGMENTS_DROPPED.inc()
-        log.info(
-            "call %s channel %d: dropped %r at %.2f-%.2f s as a likely hallucination: %s",
-            self.spec.call_id, ch.index, dropped.text, dropped.start_s, dropped.end_s, dropped.reason,
-        )  # fmt: skip
-        self._emit(
-            ev.Notice(
-                ev.NoticeCode.TRANSCRIPT_DROPPED,
-                ch.index,
-                dropped.start_s,
-                dropped.end_s,
-                f"not shown as speech ({dropped.reason}): {dropped.text!r}",
-            )
-        )
-
-    def _deliver(self, ch: _Channel, seq: int, segments: list[Segment]) -> None:
-        """Store and send utterance `seq`'s segments once every earlier utterance of the channel is out, so a
-        client gets each channel's finals in time order (utterances do not overlap within a channel)."""
-        with ch.order_lock:
-            ch.ready[seq] = segments
-            while ch.delivered in ch.ready:
-                for raw in ch.ready.pop(ch.delivered):
-                    seg = self._redact(raw)
-                    self._store("add_segment", ch.index, seg)
-                    self._segments_sent += 1
-                    metrics.TRANSCRIPT_LAG.observe(max(0.0, self.call_time_s - seg.end_s))
-                    self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
-                    self._escalate(self._detector.on_transcript(ch.index, ch.role, seg.start_s, seg.end_s, seg.text))
-                ch.delivered += 1
-
-    def _redact(self, seg: Segment) -> Segment:
-        """Personal data masked before the text is stored, sent, matched against phrases or put in an alert."""
-        return redaction.redact_segment(seg, self._settings.redact_pii)
-
-    def _maybe_interim(self, ch: _Channel) -> None:
-        part = ch.segmenter.partial()
-        if part is None or ch.interim_busy or not self._deps.pool.idle:
-            return
-        if ch.interim_start_s != part.start_s:
-            ch.interim_start_s, ch.interim_until_s = part.start_s, part.start_s
-        if part.end_s - ch.interim_until_s < self._settings.interim_interval_s:
-            return
-        ch.interim_busy, ch.interim_until_s = True, part.end_s
-
-        def run() -> None:
-            try:
-                if ch.interim_start_s != part.start_s:
-                    return  # the utterance ended while this waited: its final text is on the way
-                result = self._deps.transcriber.transcribe(
-                    part.audio,
-                    languages=self.spec.languages,
-                    offset_s=part.audio_start_s,
-                    options=self._deps.decode_options,
-                    prior=ch.language,
-                )
-                text = " ".join(self._redact(s).text for s in result.segments).strip()
-                if text and ch.interim_start_s == part.start_s:
-                    language = result.language.language
-                    self._emit(ev.InterimTranscript(ch.index, ch.role, part.start_s, part.end_s, text, language))
-            finally:
-                ch.interim_busy = False
-
-        self._deps.pool.submit(Job(run=run, interim=True))
+    def _on_final(self, channel: int, role: Role, seg: Segment) -> None:
+        """A final segment was delivered: phrase rules."""
+        self._escalate(self._detector.on_transcript(channel, role, seg.start_s, seg.end_s, seg.text))
 
     # ---- end -----------------------------------------------------------------------------------------
     @property
     def transcriptions_pending(self) -> int:
         """Utterances submitted for transcription and not finished yet."""
-        with self._pending_cond:
-            return self._pending
+        return self._transcripts.pending
 
     def _finish(self, status: CallStatus, reason: str) -> None:
         # Live: a client waits for CallEnded, so pending transcription gets `finish_timeout_s`. Offline there is
         # nobody to release early and a missing transcript is a wrong report: wait for every one.
-        deadline = float("inf") if self._offline else time.monotonic() + self._settings.finish_timeout_s
-        with self._pending_cond:
-            while self._pending and time.monotonic() < deadline:
-                self._pending_cond.wait(timeout=0.5)
-            unfinished = self._pending
+        unfinished = self._transcripts.wait(float("inf") if self._offline else self._settings.finish_timeout_s)
         if unfinished:
             log.warning(
                 "call %s: %d utterances still transcribing at the finish timeout",
@@ -513,13 +381,14 @@ class CallSession:
             status=status,
             end_reason=reason,
             audio_bytes=stored,
-            utterances_shed=self._shed,
-            segments_dropped=self._dropped,
+            utterances_shed=self._transcripts.shed,
+            segments_dropped=self._transcripts.dropped,
         )
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
         self._deps.alerts.forget_call(self.spec.call_id)
         metrics.CALLS_ACTIVE.dec()
         metrics.CALLS_ENDED.labels(status.value).inc()
-        self._emit(ev.Ended(status, self._fmt.duration_s(stored), self._segments_sent, self._shed, self._dropped))
+        t = self._transcripts
+        self._emit(ev.Ended(status, self._fmt.duration_s(stored), t.sent, t.shed, t.dropped))
         self._ended.set()
         self._on_done(self)
