@@ -205,6 +205,11 @@ def run_level(n: int, calls: list[BenchCall], env: dict[str, str] | None = None)
     )
 
 
+def ratios(num: LevelResult, den: LevelResult, **fields: str) -> dict[str, float]:
+    """{"<name>_ratio": num.<field> / den.<field>} for each name=field, to 2 decimals."""
+    return {f"{name}_ratio": round(getattr(num, f) / getattr(den, f), 2) for name, f in fields.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="1,2,4,8,12", help="numbers of simultaneous calls (default 1,2,4,8,12)")
@@ -284,9 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         report["vs_reference"] = [
             {
                 "calls": a.calls,
-                "cpu_ratio": round(a.cpu_s_per_audio_s / b.cpu_s_per_audio_s, 2),
-                "lag_p50_ratio": round(a.lag_p50_s / b.lag_p50_s, 2),
-                "lag_p95_ratio": round(a.lag_p95_s / b.lag_p95_s, 2),
+                **ratios(a, b, cpu="cpu_s_per_audio_s", lag_p50="lag_p50_s", lag_p95="lag_p95_s"),
                 "shed": [a.utterances_shed, b.utterances_shed],
                 "en_wer": [a.en_wer, b.en_wer],
                 "zh_cer": [a.zh_cer, b.zh_cer],
@@ -297,12 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         other = by_backend["postgres+redis"]
         report["postgres_redis_levels"] = [asdict(r) for r in other]
         report["postgres_redis_vs_embedded"] = [
-            {
-                "calls": a.calls,
-                "cpu_ratio": round(b.cpu_s_per_audio_s / a.cpu_s_per_audio_s, 2),
-                "lag_p50_ratio": round(b.lag_p50_s / a.lag_p50_s, 2),
-                "rss_ratio": round(b.peak_rss_mib / a.peak_rss_mib, 2),
-            }
+            {"calls": a.calls, **ratios(b, a, cpu="cpu_s_per_audio_s", lag_p50="lag_p50_s", rss="peak_rss_mib")}
             for a, b in zip(results, other, strict=True)
         ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

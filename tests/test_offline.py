@@ -47,6 +47,20 @@ def test_offline_analysis_waits_for_every_transcript_past_the_live_finish_timeou
     assert pool.stats.shed == 0
 
 
+def _live_call_events(spec, audio, deps, *, timeout_s: float) -> list:  # type: ignore[no-untyped-def]
+    """Stream `audio` through a live (not offline) CallSession in 20 ms frames at full speed; every event."""
+    session = CallSession(spec, deps, on_done=lambda _: None)
+    step = audio.format.bytes_per_second // 50
+    for offset in range(0, len(audio.data), step):
+        session.ingest(audio.data[offset : offset + step])
+    session.end_input(CallStatus.COMPLETED)
+    assert session.wait_ended(timeout_s)
+    events = []
+    while (stamped := session.next_event(0.1)) is not None:
+        events.append(stamped.event)
+    return events
+
+
 class _SlowFirstUtterance:
     """The real transcriber, with the first utterance of the call held up as a busy worker would hold it."""
 
@@ -75,20 +89,12 @@ def test_a_channels_finals_arrive_in_time_order_when_workers_finish_out_of_order
         call_id="in-order",
         allowed_languages=("en",),
     )
-    session = CallSession(spec, mine, on_done=lambda _: None)
     try:
-        step = call.audio.format.bytes_per_second // 50
-        for offset in range(0, len(call.audio.data), step):
-            session.ingest(call.audio.data[offset : offset + step])
-        session.end_input(CallStatus.COMPLETED)
-        assert session.wait_ended(120)
-        finals = []
-        while (stamped := session.next_event(0.1)) is not None:
-            if isinstance(stamped.event, ev.FinalTranscript):
-                finals.append(stamped.event.segment.start_s)
+        events = _live_call_events(spec, call.audio, mine, timeout_s=120)
     finally:
         pool.close()
         mine.store.close()
+    finals = [e.segment.start_s for e in events if isinstance(e, ev.FinalTranscript)]
     assert len(finals) == 3 and finals == sorted(finals), finals  # the later two finished first
 
 
@@ -108,16 +114,8 @@ def test_behind_transcription_decodes_with_the_busy_window_instead_of_shedding(d
     spec = convert.call_spec(
         client.config_for(call.audio, client.StreamOptions(language="en")), call_id="busy", allowed_languages=("en",)
     )
-    session = CallSession(spec, mine, on_done=lambda _: None)
     try:
-        step = call.audio.format.bytes_per_second // 50
-        for offset in range(0, len(call.audio.data), step):
-            session.ingest(call.audio.data[offset : offset + step])
-        session.end_input(CallStatus.COMPLETED)
-        assert session.wait_ended(180)
-        events = []
-        while (stamped := session.next_event(0.1)) is not None:
-            events.append(stamped.event)
+        events = _live_call_events(spec, call.audio, mine, timeout_s=180)
     finally:
         pool.close()
         mine.store.close()

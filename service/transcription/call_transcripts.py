@@ -121,9 +121,8 @@ class CallTranscripts:
 
     def wait(self, timeout_s: float) -> int:
         """Wait up to `timeout_s` (inf: for ever) for pending utterances; returns how many are still pending."""
-        deadline = None if timeout_s == float("inf") else timeout_s
         with self._cond:
-            self._cond.wait_for(lambda: self.pending == 0, timeout=deadline)
+            self._cond.wait_for(lambda: self.pending == 0, timeout=None if timeout_s == float("inf") else timeout_s)
             return self.pending
 
     def _done(self) -> None:

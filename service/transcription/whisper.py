@@ -58,9 +58,6 @@ class DecodeOptions:
     # it is encoded whole). Whisper was trained on 30 s windows; a 2-3 s utterance padded to 30 s spends most
     # of the encoder's work on padding. See bench/transcription.py for accuracy and cost per value.
     window_s: float = 30.0
-    # Timestamp tokens in the decode (Whisper's default). Word times come from the cross-attention alignment
-    # either way; without them the decoder predicts text only.
-    timestamps: bool = True
     # The channel's recent language counts this many times more (odds) than the detector alone says: a
     # stable prior for short, ambiguous replies, which a clear sentence in the other language still overturns.
     prior_odds: float = 3.0
@@ -210,7 +207,7 @@ class Transcriber:
             prefix=None,
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            without_timestamps=not options.timestamps,
+            without_timestamps=False,
             max_initial_timestamp=1.0,
             word_timestamps=options.word_timestamps,
             prepend_punctuations="\"'“¿([{-",
