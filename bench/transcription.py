@@ -6,7 +6,9 @@ voiced speech), each utterance decoded alone as a live call decodes it. Per sett
   - English WER and Mandarin CER against the corpus sentences (jiwer; Mandarin per character);
   - CPU seconds per utterance and per second of speech (one decode at a time, one thread: what one
     transcription worker spends);
-  - the ratio of each to the first setting ("today": the whole 30 s window Whisper was trained on).
+  - the ratio of each to the first setting ("today": the whole 30 s window Whisper was trained on), and a
+    paired 95% bootstrap interval of each setting's error minus the first's over the same clips (a CI that
+    contains 0: this run cannot tell them apart).
 Settings vary the encoder window (`DecodeOptions.window_s`: the utterance padded with silence to this many
 seconds instead of 30). Writes bench/results/transcription.json.
 
@@ -49,6 +51,16 @@ def utterances(clip: Clip, vad: SileroModel) -> list[np.ndarray]:
     return [u.audio for u in out]
 
 
+def paired_difference_ci(errors: np.ndarray, reference: np.ndarray, *, n: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of mean(errors - reference) over the same clips (resampling clips, paired): an
+    interval that contains 0 means the run cannot tell the two settings apart (Koehn 2004, "Statistical
+    significance tests for machine translation evaluation", paired bootstrap resampling)."""
+    diff = errors - reference
+    rng = np.random.default_rng(0)
+    means = diff[rng.integers(0, len(diff), size=(n, len(diff)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=40, help="clips per language (default 40)")
@@ -75,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     transcriber = Transcriber(DEFAULT_MODEL, cpu_threads=1, workers=1)
     transcriber.warm_up()
     rows = []
+    per_clip: dict[tuple[float, str], np.ndarray] = {}
     for window in [float(w) for w in args.windows.split(",")]:
         options = DecodeOptions(window_s=window)
         row: dict = {"window_s": window}
@@ -92,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(wer(clip.sentence, text) if lang == "en" else cer_zh(clip.sentence, text))
             metric = "wer" if lang == "en" else "cer"
             row[f"{lang}_{metric}"] = round(float(np.mean(errors)), 3)
+            per_clip[(window, lang)] = np.asarray(errors)
             row[f"{lang}_cpu_s_per_utterance"] = round(cpu / max(1, n_utt[lang]), 3)
             row[f"{lang}_cpu_s_per_speech_s"] = round(cpu / speech_s[lang], 3)
         rows.append(row)
@@ -103,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     ref = rows[0]
     for row in rows:
+        for lang, metric in (("en", "wer"), ("zh", "cer")):
+            low, high = paired_difference_ci(per_clip[(row["window_s"], lang)], per_clip[(ref["window_s"], lang)])
+            row[f"{lang}_{metric}_minus_first_ci95"] = [round(low, 3), round(high, 3)]
         row["cpu_ratio_to_first"] = round(
             (row["en_cpu_s_per_utterance"] + row["zh_cpu_s_per_utterance"])
             / (ref["en_cpu_s_per_utterance"] + ref["zh_cpu_s_per_utterance"]),
@@ -118,10 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{'window':>7} {'en WER':>7} {'zh CER':>7} {'CPU-s/utt en':>13} {'zh':>6} {'CPU vs first':>13}")
+    print(
+        f"\n{'window':>7} {'en WER':>7} {'vs first (95% CI)':>18} {'zh CER':>7} {'vs first (95% CI)':>18} "
+        f"{'CPU-s/utt en':>13} {'zh':>6} {'CPU vs first':>13}"
+    )
     for r in rows:
+        en_lo, en_hi = r["en_wer_minus_first_ci95"]
+        zh_lo, zh_hi = r["zh_cer_minus_first_ci95"]
         print(
-            f"{r['window_s']:>6.0f}s {r['en_wer']:>7.3f} {r['zh_cer']:>7.3f} {r['en_cpu_s_per_utterance']:>13.2f} "
+            f"{r['window_s']:>6.0f}s {r['en_wer']:>7.3f} {f'[{en_lo:+.3f}, {en_hi:+.3f}]':>18} {r['zh_cer']:>7.3f} "
+            f"{f'[{zh_lo:+.3f}, {zh_hi:+.3f}]':>18} {r['en_cpu_s_per_utterance']:>13.2f} "
             f"{r['zh_cpu_s_per_utterance']:>6.2f} {r['cpu_ratio_to_first']:>12.2f}x"
         )
     print(f"\nwritten to {args.out}")
