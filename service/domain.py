@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from service.audio.formats import AudioFormat
 from service.errors import InvalidInput
 
+# gRPC initial metadata of SubscribeAlerts: how many of the first messages are alerts already open when the
+# subscription started (the rest are changes as they happen).
+OPEN_ALERTS_HEADER = "callguard-open-alerts"
+
 CALL_ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 MAX_METADATA_ENTRIES = 32
 MAX_METADATA_KEY = 64

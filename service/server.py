@@ -19,7 +19,6 @@ import grpc
 import numpy as np
 from callguard.v1 import callguard_pb2 as pb
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from features.model import EmotionModel, ModelIntegrityError
 from features.prosody import FEATURE_RATE_HZ, describe
@@ -29,6 +28,7 @@ from service.errors import ConfigError, ModelError
 from service.escalation.bus import AlertBus, AlertHub, InProcessBus
 from service.escalation.policy import DEFAULT_POLICY_FILE, PolicyError, PolicySource
 from service.lease import InstanceLease
+from service.reflection import enable_reflection
 from service.retention import RetentionScheduler
 from service.servicer import CallMonitorServicer
 from service.session import SessionDeps
@@ -186,7 +186,7 @@ def create_server(settings: Settings, deps: SessionDeps | None = None) -> Runnin
     add_servicer(CallMonitorServicer(manager), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
     port = _grpc_port(server, settings)
     if port == 0:
         raise OSError(f"could not bind {settings.host}:{settings.port}: is another server using it?")

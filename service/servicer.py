@@ -15,7 +15,7 @@ from service import convert, metrics
 from service import events as ev
 from service.auth import Authenticator, Permission, PermissionDenied, Principal, Unauthenticated
 from service.calls import CallManager, new_call_id
-from service.domain import CallStatus
+from service.domain import OPEN_ALERTS_HEADER, CallStatus
 from service.errors import (
     CallExists,
     CallguardError,
@@ -204,6 +204,8 @@ class CallMonitorServicer(pb_grpc.CallMonitorServicer):
             return
         sent: dict[str, tuple[int, bool]] = {}  # alert id -> freshness sent: the open ones may also be queued
         try:
+            # how many of the first messages are the alerts already open (a client can say so, then "live")
+            context.send_initial_metadata(((OPEN_ALERTS_HEADER, str(len(open_alerts))),))
             for alert in open_alerts:
                 sent[alert.alert_id] = alert.freshness
                 yield convert.alert_pb(alert)

@@ -364,6 +364,18 @@ class CallSession:
         """Utterances submitted for transcription and not finished yet."""
         return self._transcripts.pending
 
+    def _discard(self, reason: str) -> None:
+        """A call that carried no audio (refused at its first frame, or closed before any) is not kept: a
+        0-second row with no transcript would sit in every QA list. Counted (callguard_calls_ended_total
+        {status="NOT_STORED"}) and logged with why it ended."""
+        log.warning("call %s carried no audio (%s): not stored", self.spec.call_id, reason or "closed")
+        try:
+            self._deps.store.delete_call(self.spec.call_id)
+            self._deps.audio.delete(self.spec.call_id)
+        except Exception as exc:  # a row left behind is only clutter; never fail the call's end over it
+            metrics.ERRORS.labels("storage", type(exc).__name__).inc()
+            log.error("call %s: could not remove the empty call: %s", self.spec.call_id, exc)
+
     def _finish(self, status: CallStatus, reason: str) -> None:
         # Live: a client waits for CallEnded, so pending transcription gets `finish_timeout_s`. Offline there is
         # nobody to release early and a missing transcript is a wrong report: wait for every one.
@@ -385,9 +397,11 @@ class CallSession:
             segments_dropped=self._transcripts.dropped,
         )
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
+        if stored == 0:
+            self._discard(reason)
         self._deps.alerts.forget_call(self.spec.call_id)
         metrics.CALLS_ACTIVE.dec()
-        metrics.CALLS_ENDED.labels(status.value).inc()
+        metrics.CALLS_ENDED.labels(status.value if stored else "NOT_STORED").inc()
         t = self._transcripts
         self._emit(ev.Ended(status, self._fmt.duration_s(stored), t.sent, t.shed, t.dropped))
         self._ended.set()

@@ -32,6 +32,9 @@ class Settings:
     """gRPC port; 0 picks a free one (tests)."""
     http_port: int = 8080
     """Web console and its JSON API (same address as gRPC, on this port); 0 picks a free one, -1 turns it off."""
+    live_board_ended_s: float = 1800.0
+    """How long after a call ended the live board still shows its open alerts (marked "call ended", apart from
+    live calls); older ones stay findable under Flagged calls, "unacknowledged only"."""
     max_message_bytes: int = 4 * 1024 * 1024
     """Largest gRPC message accepted by the transport; larger ones get RESOURCE_EXHAUSTED."""
 
@@ -224,6 +227,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("retention_days must be >= 0 (0 keeps calls forever)")
     if not 0 <= s.port <= 65535:
         raise ConfigError(f"port {s.port} is outside 0-65535")
+    if s.live_board_ended_s < 0:
+        raise ConfigError("live_board_ended_s must be >= 0 (0: the live board shows live calls' alerts only)")
     if not -1 <= s.http_port <= 65535:
         raise ConfigError(f"http_port {s.http_port} is outside 0-65535 (or -1 to turn the web console off)")
     if s.max_concurrent_calls < 1 or s.transcribe_queue < 1:

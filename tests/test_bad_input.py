@@ -137,6 +137,27 @@ def test_invalid_frame_keeps_the_audio_before_it(stub) -> None:
     assert stored == b"".join(r.audio.data for r in good)
 
 
+def test_a_call_refused_before_any_audio_is_not_stored(stub) -> None:
+    """Refused at its first frame (or closed with no audio): no 0-second INCOMPLETE call in QA lists."""
+    events, error = run(stub, [config(call_id="refused-at-once"), audio(b"\x01" * 5)])
+    assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert events[0].accepted.call_id == "refused-at-once"
+    closed, closed_error = run(stub, [config(call_id="closed-at-once")])  # accepted, then closed, no audio
+    assert closed_error is None and closed[-1].ended.duration_s == 0
+    deadline = time.monotonic() + 30
+    for call_id in ("refused-at-once", "closed-at-once"):
+        while True:
+            try:
+                stub.GetCall(pb.GetCallRequest(call_id=call_id))
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.NOT_FOUND
+                break
+            assert time.monotonic() < deadline, f"{call_id} is still stored"
+            time.sleep(0.1)
+    listed = {c.call_id for c in stub.ListCalls(pb.ListCallsRequest(page_size=500)).calls}
+    assert not {"refused-at-once", "closed-at-once"} & listed
+
+
 def test_duplicate_call_id_is_refused_and_the_first_call_untouched(stub) -> None:
     events, error = run(stub, [config(call_id="dup-call"), audio(FRAME * 10)])
     assert error is None and events[-1].ended.status == pb.COMPLETED

@@ -10,16 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from service.audio.formats import Encoding
 from service.audio.wavfile import from_float, read_wav, write_wav
 from tests.calls import conversation, pick
+from tests.terminal_shot import terminal_screenshot
 
 CALLGUARD = [sys.executable, "-m", "service.cli.main"]
 
 
-def callguard(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def callguard(*args: str, check: bool = True, tz: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **({"TZ": tz} if tz else {})}
     done = subprocess.run([*CALLGUARD, *args], capture_output=True, text=True, timeout=300, env=env)
     if check and done.returncode != 0:
         raise AssertionError(f"callguard {' '.join(args)} failed ({done.returncode}): {done.stderr}")
@@ -57,7 +59,11 @@ def test_calls_and_show(address, streamed) -> None:
     listed = json.loads(callguard("calls", "--server", address, "--json").stdout)
     assert streamed in [c["call_id"] for c in listed["calls"]]
     shown = callguard("show", streamed, "--server", address).stdout
-    assert "COMPLETED" in shown and "agent_id   a9" in shown and "door" in shown.lower()
+    assert "COMPLETED" in shown and "door" in shown.lower()
+    head = shown.split("\n\n")[0].splitlines()  # the labelled rows, before the transcript
+    labels = {line.split()[0]: line for line in head}
+    value_at = {line.index(line.split()[1]) for line in labels.values()}  # every value starts in one column
+    assert len(value_at) == 1 and labels["agent_id"].split()[1] == "a9" and labels["alerts"].split()[1] == "none"
     detail = json.loads(callguard("show", streamed, "--server", address, "--json").stdout)
     assert detail["summary"]["call_id"] == streamed and detail["segments"]
 
@@ -75,7 +81,9 @@ def test_errors_say_what_to_do(address, tmp_path) -> None:
     assert down.returncode == 2 and "is `callguard serve` running there?" in down.stderr
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")
-    assert "not a RIFF/WAVE file" in callguard("stream", str(bad), "--server", address, check=False).stderr
+    assert (
+        "not a recording this tool can read" in callguard("stream", str(bad), "--server", address, check=False).stderr
+    )
 
 
 def test_serve_refuses_a_broken_model(tmp_path) -> None:
@@ -134,3 +142,52 @@ def test_recording_without_audio_is_refused(address, tmp_path) -> None:
     for args in (("stream", str(empty), "--server", address), ("analyze", str(empty))):
         done = callguard(*args, check=False)
         assert done.returncode == 2 and "holds no audio" in done.stderr, (args, done.stderr)
+
+
+def test_an_alert_stands_out_in_stream_show_and_ack(address, ravdess, tmp_path) -> None:
+    """A customer who turns angry, streamed from the command line: the alert is printed as it is raised,
+    marked and distinct from transcript lines, with emotion lines hidden on request; `show` lists it with the
+    peak scores and, once acknowledged, who did it; times carry their zone (here the viewer's, Shanghai)."""
+    from tests.test_escalation import _switch_call
+
+    call, switch_s = _switch_call(ravdess, "ravdess_21", "angry", agent="ravdess_20")
+    wav = tmp_path / "angry.wav"
+    write_wav(wav, call.audio)
+    args = ("--call-id", "cli-angry-21", "--no-emotions", "--realtime", "--speed", "8")
+    out = callguard("stream", str(wav), "--server", address, *args).stdout
+    lines = out.splitlines()
+    banners = [x for x in lines if "*** ALERT" in x]
+    assert banners and all("ANGER_SUSTAINED" in x and "ch0 customer" in x for x in banners), out
+    raised_at = float(banners[0].split("]")[0].strip("[ s"))
+    assert raised_at >= switch_s  # raised after the customer turned angry, printed when it happened
+    assert not [x for x in lines if "disappointment" in x and "***" not in x]  # --no-emotions
+    assert any("[en]" in x for x in lines)  # transcripts stay
+    assert lines[-1].startswith("alerts: 1: HIGH ANGER_SUSTAINED (customer,"), lines[-1]
+    terminal_screenshot(out, "cli-stream-alert", command=f"callguard stream angry.wav {' '.join(args)}")
+
+    shown = callguard("show", "cli-angry-21", "--server", address, tz="Asia/Shanghai").stdout
+    assert "CST (+08:00)" in shown.splitlines()[2]  # started: local time, zone shown
+    peak = next(x for x in shown.splitlines() if x.startswith("peak"))
+    assert float(peak.split("anger ")[1].split(",")[0]) >= 0.5
+    alerts = next(x for x in shown.splitlines() if x.startswith("alerts"))
+    assert alerts.split(None, 1)[1] == "1 (highest HIGH, 1 open)", shown
+    assert "*** ALERT HIGH ANGER_SUSTAINED" in shown and "OPEN since" in shown
+    alert_id = shown.split("callguard ack ")[1].split()[0]
+    acked = callguard("ack", alert_id, "--by", "sup-lin", "--note", "called back", "--server", address).stdout
+    assert "acknowledged by sup-lin: called back" in acked
+    shown = callguard("show", "cli-angry-21", "--server", address).stdout
+    assert "acknowledged by sup-lin at" in shown and "called back" in shown and "all acknowledged" in shown
+
+
+def test_a_flac_recording_streams_and_other_files_say_how_to_convert(address, ravdess, tmp_path) -> None:
+    clip = pick(ravdess, speaker="ravdess_12", emotion="neutral", n=1)[0]
+    flac = tmp_path / "call.flac"
+    sf.write(flac, clip.load(16000), 16000, format="FLAC")
+    out = callguard("stream", str(flac), "--server", address, "--no-emotions").stdout
+    assert "16000 Hz, 1 channel(s)" in out.splitlines()[0]
+    assert "door" in out.lower() and "call ended: COMPLETED" in out
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a recording")
+    refused = callguard("stream", str(junk), "--server", address, check=False)
+    assert refused.returncode == 2 and "not a recording this tool can read" in refused.stderr
+    assert "ffmpeg -i notes.txt" in refused.stderr

@@ -11,6 +11,7 @@ import re
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from callguard.v1 import callguard_pb2 as pb
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -117,7 +118,7 @@ def test_supervisor_and_qa_flow_in_the_browser(page: Page, server, stub, ravdess
     # ---- CSV export of the filtered list ---------------------------------------------------------------
     with page.expect_download() as download:
         page.click("#csv")
-    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
     mine = [r for r in rows if r["alert_id"] == anger_id]
     assert len(mine) == 1 and {r["call_id"] for r in rows} == {CALL_ID}
     assert mine[0]["customer_id"] == "C-1042" and mine[0]["emotion"] == "anger"
@@ -175,5 +176,96 @@ def test_console_signs_in_with_a_token_when_auth_is_required(browser: Browser, d
         expect(page.locator("#list tbody")).to_contain_text("may not list stored calls")
         context.close()
     finally:
+        running.stop(grace_s=2)
+        mine.store.close()
+
+
+def test_live_board_separates_ended_calls_and_shows_the_viewers_zone(browser: Browser, deps, tmp_path) -> None:
+    """One live call and two ended calls, each with an open alert: the live call's alert is under "live calls",
+    the call that ended just now is apart and marked "call ended", the one that ended hours ago has aged out of
+    the live view (counted, with a link to the flagged-calls list). Times show the viewer's zone."""
+    import sqlite3
+    import time
+
+    import grpc
+    from callguard.v1 import callguard_pb2_grpc as pb_grpc
+
+    from service.audio.formats import Encoding
+    from service.audio.wavfile import from_float
+    from service.domain import Role
+    from service.escalation.alerts import Alert
+    from service.escalation.policy import Level
+    from tests.servers import own_server
+
+    running, mine = own_server(deps, deps.settings.replace(data_dir=tmp_path, live_board_ended_s=1800.0))
+    quiet = from_float(np.zeros((8000 * 2, 2), np.float32), 8000, Encoding.MULAW)  # 2 s, stored, no speech
+    live_audio = from_float(np.zeros((8000 * 90, 2), np.float32), 8000, Encoding.MULAW)
+    stop = threading.Event()
+
+    def alert(call_id: str, level: Level, evidence: str) -> Alert:
+        now = time.time()
+        raised = Alert(
+            call_id, 0, Role.CUSTOMER, "ANGER_SUSTAINED", level, 12.0, 8.0, 12.0, evidence, "take over the call",
+            queue="billing", agent="alice", raised_at=now, updated_at=now,
+        )  # fmt: skip
+        mine.alerts.publish(raised)
+        return raised
+
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.CallMonitorStub(channel)
+            for call_id in ("board-ended-now", "board-ended-long-ago"):
+                options = StreamOptions(call_id=call_id, language="en", metadata={"agent": "alice"})
+                list(stub.StreamCall(requests_for(quiet, options), timeout=60))
+            ended_now = alert("board-ended-now", Level.HIGH, "anger 0.81 for 4 s of speech")
+            alert("board-ended-long-ago", Level.MEDIUM, "anger 0.66 for 3 s of speech")
+            with sqlite3.connect(mine.settings.db_path) as db:  # as if it had ended two hours ago
+                db.execute(
+                    "UPDATE calls SET ended_at = ? WHERE call_id = ?", (time.time() - 7200, "board-ended-long-ago")
+                )
+
+            def requests():  # a live call: paced in real time until the test is done
+                options = StreamOptions(call_id="board-live", language="en", realtime=True)
+                for request in requests_for(live_audio, options):
+                    if stop.is_set():
+                        return
+                    yield request
+
+            streamer = threading.Thread(target=lambda: list(stub.StreamCall(requests(), timeout=120)), daemon=True)
+            streamer.start()
+            deadline = time.monotonic() + 20
+            while stub.ListCalls(pb.ListCallsRequest(status=pb.ACTIVE)).calls == []:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            live = alert("board-live", Level.HIGH, "anger 0.88 for 5 s of speech")
+
+            context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai")
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{running.http_port}/")
+            live_card = page.locator(f'#alerts .alert[data-alert="{live.alert_id}"]')
+            expect(live_card).to_be_visible(timeout=10_000)
+            expect(live_card).not_to_contain_text("call ended")
+            expect(live_card).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\+8"))
+            ended_card = page.locator(f'#ended-alerts .alert[data-alert="{ended_now.alert_id}"]')
+            expect(ended_card).to_be_visible(timeout=10_000)
+            expect(ended_card).to_contain_text("call ended just now")
+            expect(page.locator("#alerts")).not_to_contain_text("board-ended")
+            expect(page.locator("#aged-out")).to_contain_text("1 more open alert of calls that ended over 30 min ago")
+            expect(page.locator("#aged-out a")).to_have_attribute("href", re.compile("unacknowledged=true"))
+            expect(page.locator("#calls tbody tr")).to_have_count(1)
+            _shot(page, "live-board-live-and-ended")
+            page.goto(f"http://127.0.0.1:{running.http_port}/calls?min_level=")
+            expect(page.locator("#list thead")).to_contain_text("Started (GMT+8, Asia/Shanghai)")
+            expect(page.locator(".filters")).to_contain_text("days and times in GMT+8, Asia/Shanghai")
+            started = page.locator('#list tr[data-call="board-ended-now"] td').first
+            expect(started).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\+8$"))
+            context.close()
+            assert not errors, errors
+            stop.set()  # the live call hangs up: its stream ends before the channel closes
+            streamer.join(timeout=60)
+    finally:
+        stop.set()
         running.stop(grace_s=2)
         mine.store.close()

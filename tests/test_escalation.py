@@ -4,6 +4,7 @@ alerts end to end over gRPC on calls built from real speech."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 
 import grpc
 import pytest
+import soundfile as sf
 from callguard.v1 import callguard_pb2 as pb
 
 from service.audio.wavfile import write_wav
@@ -254,7 +256,38 @@ def test_acknowledge_and_late_subscribers(stub, address, ravdess) -> None:
         cli.kill()
         cli.wait(10)
     assert line["call_id"] == "esc-ack-21" and line["status"] == "OPEN" and line["reasons"]
+    # ... and in text mode it first says what it is subscribed to and how many are open, marks where the open
+    # ones end, and an acknowledgement reads as one, not as a new alert
+    text = subprocess.Popen(
+        [sys.executable, "-m", "service.cli.main", "alerts", "--server", address, "--call-id", "esc-ack-21"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(text.stdout.readline, "")), daemon=True)
+    reader.start()
+
+    def printed(predicate) -> bool:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(predicate(x) for x in list(lines)):
+                return True
+            time.sleep(0.1)
+        return False
+
+    assert printed(lambda x: x.startswith("--- open alerts above")), lines
+    assert lines[0].startswith(
+        f"subscribed to alerts at LOW or above on call esc-ack-21 ({address}): {len(opened)} open"
+    )
+    assert all(f"[id {a.alert_id}]" in "".join(lines[1 : len(opened) + 1]) for a in opened)
     acked = stub.AcknowledgeAlert(pb.AcknowledgeAlertRequest(alert_id=target.alert_id, by="sam", note="called back"))
+    assert printed(lambda x: "acknowledged by sam: called back" in x and f"[id {target.alert_id}]" in x), lines
+    text.kill()
+    text.wait(10)
+    ack_line = next(x for x in lines if "acknowledged by sam" in x)
+    assert not ack_line.split(" acknowledged by")[0].endswith(("HIGH", "MEDIUM", "LOW"))  # not a new alert's shape
     assert acked.status == pb.ACKNOWLEDGED and acked.acknowledged_by == "sam"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not any(
@@ -333,3 +366,19 @@ def test_mandarin_phrase_rule_fires_from_the_transcript(casia, tmp_path) -> None
     assert e["channel"] == 0 and e["role"] == "customer" and e["level"] == "MEDIUM"
     assert help_turn.start_s - 0.5 <= e["start_s"] and e["t_s"] <= help_turn.end_s(8000) + 1.0
     assert "帮助" in e["excerpt"]
+    # The same call as a FLAC recording (what libsndfile reads is accepted), analysed in text mode: the alert
+    # is printed among the transcript lines, marked, and summed up at the end.
+    flac = tmp_path / "zh.flac"
+    sf.write(flac, call.audio.format.decode(call.audio.data), call.audio.format.sample_rate_hz, format="FLAC")
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli.main", "analyze", str(flac), "--language", "zh", "--no-emotions"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**env, "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    banner = [x for x in done.stdout.splitlines() if x.strip().startswith("*** ALERT")]
+    assert len(banner) == 1 and "MEDIUM HELP_REQUEST: ch0 customer" in banner[0] and "帮助" in banner[0], done.stdout
+    assert "alerts: 1: MEDIUM HELP_REQUEST (customer" in done.stdout
+    assert "disappointment" not in done.stdout  # --no-emotions: no emotion lines

@@ -136,10 +136,27 @@ def test_health_and_reflection(address) -> None:
         for service in ("", "callguard.v1.CallMonitor"):
             reply = health.Check(health_pb2.HealthCheckRequest(service=service))
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
-        refl = reflection_pb2_grpc.ServerReflectionStub(channel)
-        reply = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
-        names = {s.name for s in reply.list_services_response.service}
-        assert {"callguard.v1.CallMonitor", "grpc.health.v1.Health"} <= names
+        # v1alpha through grpcio-reflection's own stub, v1 as grpcurl and Postman call it (same messages)
+        v1alpha = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo
+        v1 = channel.stream_stream(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        for info in (v1alpha, v1):
+            listed, described = info(
+                iter(
+                    [
+                        reflection_pb2.ServerReflectionRequest(list_services=""),
+                        reflection_pb2.ServerReflectionRequest(file_containing_symbol="callguard.v1.CallMonitor"),
+                    ]
+                )
+            )
+            names = {s.name for s in listed.list_services_response.service}
+            assert {"callguard.v1.CallMonitor", "grpc.health.v1.Health"} <= names
+            assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= names
+            files = described.file_descriptor_response.file_descriptor_proto
+            assert any(b"StreamCall" in f for f in files)
 
 
 def test_client_disconnect_keeps_what_was_acknowledged(stub, english_call) -> None:

@@ -3,9 +3,11 @@ audio byte ranges, acknowledgements, CSV, errors."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 
 from service.audio import g711
 from service.audio.formats import AudioFormat, Encoding
+from service.audio.wavfile import from_float
 from service.client import StreamOptions, requests_for
 from service.domain import Role
 from service.escalation.alerts import Alert
@@ -67,10 +70,8 @@ def stub_module_scope(address):
 
 
 def _raise(deps, call_id: str, reason: str, level: Level, **extra) -> Alert:
-    alert = Alert(
-        call_id, 0, Role.CUSTOMER, reason, level, 3.0, 1.0, 3.0, "anger 0.8 for 2 s", "soothe",
-        queue="web-q", agent="wendy", raised_at=time.time(), updated_at=time.time(), **extra,
-    )  # fmt: skip
+    fields = {"queue": "web-q", "agent": "wendy", "raised_at": time.time(), "updated_at": time.time(), **extra}
+    alert = Alert(call_id, 0, Role.CUSTOMER, reason, level, 3.0, 1.0, 3.0, "anger 0.8 for 2 s", "soothe", **fields)
     deps.alerts.publish(alert)
     return alert
 
@@ -195,13 +196,37 @@ def test_csv_export_neutralises_formulas_and_has_one_row_per_alert(base, stored_
     _raise(deps, call_id, "THREAT_PHRASE", Level.HIGH, excerpt="=HYPERLINK(evil)")
     status, headers, body = http(base, f"/api/analysis.csv?call_id={call_id}")
     assert status == 200 and "attachment" in headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert list(rows[0]) == analysis.COLUMNS
     assert len(rows) == len(deps.store.list_alerts(call_id=call_id))
     assert all(not r["trigger"].startswith("=") for r in rows)
     assert any(r["emotion"] == "threat / complaint" and r["customer_id"] == "" for r in rows)
     everything = http(base, "/api/analysis.csv?queue=web-q&min_level=LOW")[2].decode()
     assert all(a.alert_id in everything for a in deps.store.list_alerts(call_id=call_id))
+
+
+def _excel_reads(data: bytes) -> list[dict[str, str]]:
+    """A CSV file as Excel on a Chinese Windows opens it: UTF-8 only when it starts with the byte-order mark,
+    otherwise the ANSI code page (GBK, cp936). LibreOffice Calc also honours the mark."""
+    bom = codecs.BOM_UTF8
+    text = data[len(bom) :].decode("utf-8") if data.startswith(bom) else data.decode("gbk", errors="replace")
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def test_csv_export_opens_in_excel_with_chinese_names_and_zoned_times(base, stub_module_scope, deps) -> None:
+    quiet = from_float(np.zeros((8000 * 2, 2), np.float32), 8000, Encoding.MULAW)
+    meta = {"customer": "张三", "agent": "王芳", "queue": "售后"}
+    options = StreamOptions(call_id="web-csv-zh", language="zh", metadata=meta)
+    list(stub_module_scope.StreamCall(requests_for(quiet, options), timeout=60))
+    _raise(deps, "web-csv-zh", "THREAT_PHRASE", Level.HIGH, excerpt="我要投诉你们领导", agent="王芳")
+    status, headers, body = http(base, "/api/analysis.csv?call_id=web-csv-zh")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    assert body.startswith(codecs.BOM_UTF8)
+    (row,) = _excel_reads(body)
+    assert row["customer_id"] == "张三" and row["agent"] == "王芳" and "我要投诉你们领导" in row["trigger"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", row["raised_at"])  # ISO 8601, offset
+    (no_mark,) = _excel_reads(body[len(codecs.BOM_UTF8) :])  # what Excel showed before: mojibake
+    assert no_mark["customer_id"] != "张三"
 
 
 def test_pages_docs_and_static_files_are_served(base) -> None:

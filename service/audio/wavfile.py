@@ -95,6 +95,28 @@ def read_wav(path: str | Path) -> WavAudio:
     raise InvalidInput(f"{path}: WAV format tag 0x{tag:04x} is not supported; use PCM, mu-law or A-law")
 
 
+def read_recording(path: str | Path) -> WavAudio:
+    """Read a call recording: a WAV file as `read_wav` does (G.711 bytes untouched), anything else libsndfile
+    reads (FLAC, OGG/Opus, AIFF, MP3, ...) decoded to 16-bit PCM at its own rate and channel count.
+
+    Raises InvalidInput for a missing, empty or unreadable file, saying how to convert it."""
+    path = Path(path)
+    with path.open("rb") as f:
+        head = f.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return read_wav(path)
+    try:
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise InvalidInput(
+            f"{path}: not a recording this tool can read ({exc}); WAV, FLAC, OGG, AIFF and MP3 are read, for "
+            f"anything else convert first, e.g. `ffmpeg -i {path.name} -ac 1 -ar 8000 -acodec pcm_s16le call.wav`"
+        ) from exc
+    if samples.size == 0:
+        raise InvalidInput(f"{path}: the recording holds no audio")
+    return from_float(samples, rate, Encoding.LINEAR16)
+
+
 def write_wav(path: str | Path, audio: WavAudio) -> None:
     """Write encoded bytes into a WAV file without re-encoding them."""
     fmt = audio.format

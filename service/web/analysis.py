@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from datetime import UTC
 
 from callguard.v1 import callguard_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
 
 EMOTION_TYPE = {
     "ANGER_SUSTAINED": "anger",
@@ -18,7 +20,7 @@ EMOTION_TYPE = {
 }
 COLUMNS = [
     "call_id",
-    "raised_at_utc",
+    "raised_at",
     "call_time_s",
     "customer_id",
     "agent",
@@ -30,10 +32,16 @@ COLUMNS = [
     "suggested_action",
     "status",
     "acknowledged_by",
-    "acknowledged_at_utc",
+    "acknowledged_at",
     "note",
     "alert_id",
 ]
+
+
+def iso8601(ts: Timestamp) -> str:
+    """ISO 8601 with the UTC offset written out ("2026-11-30T20:06:21+00:00"): what spreadsheets, pandas and
+    people in any zone read without guessing the zone."""
+    return ts.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
 
 
 def customer_id(summary: pb.CallSummary) -> str:
@@ -49,7 +57,7 @@ def rows(summary: pb.CallSummary, alerts: Iterable[pb.Alert]) -> list[dict[str, 
         out.append(
             {
                 "call_id": a.call_id,
-                "raised_at_utc": a.raised_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+                "raised_at": iso8601(a.raised_at),
                 "call_time_s": f"{a.start_s:.1f}",
                 "customer_id": customer_id(summary),
                 "agent": a.agent,
@@ -61,11 +69,7 @@ def rows(summary: pb.CallSummary, alerts: Iterable[pb.Alert]) -> list[dict[str, 
                 "suggested_action": a.action,
                 "status": pb.AlertStatus.Name(a.status),
                 "acknowledged_by": a.acknowledged_by,
-                "acknowledged_at_utc": (
-                    a.acknowledged_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
-                    if a.HasField("acknowledged_at")
-                    else ""
-                ),
+                "acknowledged_at": iso8601(a.acknowledged_at) if a.HasField("acknowledged_at") else "",
                 "note": a.acknowledgement_note,
                 "alert_id": a.alert_id,
             }
@@ -78,8 +82,17 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
+# UTF-8 byte-order mark: Excel reads a CSV without it in the system's ANSI code page (GBK on a Chinese
+# Windows, so 张三 turns to mojibake) and reads UTF-8 with it; LibreOffice and Python's utf-8-sig accept it.
+BOM = "\ufeff"
+
+
 def csv_text(all_rows: Iterable[dict[str, str]], *, header: bool = True) -> str:
+    """Rows as CSV (CRLF lines, formula-like cells neutralised); with `header`, the BOM and the header row first,
+    so the text is a whole file or, without it, more rows of one."""
     buffer = io.StringIO()
+    if header:
+        buffer.write(BOM)
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
     if header:
         writer.writeheader()

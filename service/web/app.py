@@ -202,9 +202,16 @@ class ListenLog:
 
 
 def create_app(
-    queries: Queries, alerts: AlertHub, auth: Authenticator, *, audio_view: Any, secure: bool = False
+    queries: Queries,
+    alerts: AlertHub,
+    auth: Authenticator,
+    *,
+    audio_view: Any,
+    secure: bool = False,
+    live_ended_s: float = 1800.0,
 ) -> FastAPI:
-    """`audio_view(call_id) -> WavView` opens a call's stored audio; `secure`: served over TLS (cookie flag)."""
+    """`audio_view(call_id) -> WavView` opens a call's stored audio; `secure`: served over TLS (cookie flag);
+    `live_ended_s`: how long the live board keeps open alerts of a call that ended (Settings.live_board_ended_s)."""
     app = FastAPI(
         title="Callguard console API",
         description="The JSON behind the Callguard web console; the same data as the gRPC API (callguard.v1).",
@@ -309,7 +316,35 @@ def create_app(
                 ch["anger"].append(round(e.anger, 3))
                 ch["disappointment"].append(round(e.disappointment, 3))
             calls.append({"summary": as_json(summary), "channels": [channels[k] for k in sorted(channels)]})
-        return {"calls": calls, "sparkline_s": SPARKLINE_S, "server_time": time.time()}
+        return {
+            "calls": calls,
+            "ended": ended_with_open_alerts(),
+            "ended_window_s": live_ended_s,
+            "sparkline_s": SPARKLINE_S,
+            "server_time": time.time(),
+        }
+
+    def ended_with_open_alerts() -> list[dict[str, Any]]:
+        """Calls no longer in progress that still have open alerts: when each ended and whether that is within
+        the live board's window (the board shows those apart from live calls, and counts the rest)."""
+        flagged = queries.list_calls(pb.ListCallsRequest(unacknowledged_only=True, page_size=MAX_PAGE_SIZE))
+        now = time.time()
+        out = []
+        for s in flagged.calls:
+            if s.status == pb.ACTIVE:
+                continue
+            ago = max(0.0, now - s.ended_at.ToSeconds()) if s.HasField("ended_at") else float("inf")
+            out.append(
+                {
+                    "call_id": s.call_id,
+                    "status": pb.CallStatus.Name(s.status),
+                    "ended_at": as_json(s).get("ended_at", ""),
+                    "ended_s_ago": round(min(ago, 1e9), 1),
+                    "on_board": ago <= live_ended_s,
+                    "open_alert_count": s.open_alert_count,
+                }
+            )
+        return out
 
     # ---- alerts -----------------------------------------------------------------------------------------
     @app.get("/api/alerts", summary="Stored alerts, newest first")

@@ -27,7 +27,12 @@ class HttpServer:
 
         auth = Authenticator(deps.store, required=deps.settings.require_auth)
         self.app = create_app(
-            Queries(deps), deps.alerts, auth, audio_view=audio_view, secure=bool(deps.settings.tls_cert_file)
+            Queries(deps),
+            deps.alerts,
+            auth,
+            audio_view=audio_view,
+            secure=bool(deps.settings.tls_cert_file),
+            live_ended_s=deps.settings.live_board_ended_s,
         )
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -169,7 +169,7 @@ function renderHead(s) {
 function renderAnalysis(table) {
   const body = document.querySelector("#analysis tbody");
   body.innerHTML = table.rows.length ? table.rows.map((r) =>
-    `<tr><td><a href="#" data-t="${r.call_time_s}">${cg.clock(Number(r.call_time_s))}</a> <span class="muted">${cg.esc(r.raised_at_utc)} UTC</span></td>` +
+    `<tr><td><a href="#" data-t="${r.call_time_s}">${cg.clock(Number(r.call_time_s))}</a> <span class="muted">${cg.esc(cg.when(r.raised_at))}</span></td>` +
     `<td>${cg.esc(r.customer_id)}</td><td>${cg.esc(r.speaker)}</td><td>${cg.esc(r.emotion)}</td><td>${cg.level(r.level)}</td>` +
     `<td>${cg.esc(r.trigger)}</td><td>${cg.esc(r.suggested_action)}</td>` +
     `<td>${r.status === "ACKNOWLEDGED" ? `acknowledged by ${cg.esc(r.acknowledged_by)}${r.note ? ": " + cg.esc(r.note) : ""}` : "<b>open</b>"}</td></tr>`).join("")

@@ -8,7 +8,7 @@ let tokens = [""]; // page tokens of the pages visited, for Previous
 function filterParams() {
   const params = new URLSearchParams();
   for (const [k, v] of new FormData(form)) if (v) params.set(k, v);
-  for (const k of ["from", "to"]) if (params.get(k)) params.set(k, params.get(k) + "T00:00:00+00:00");
+  for (const k of ["from", "to"]) if (params.get(k)) params.set(k, cg.localDayStart(params.get(k)));
   return params;
 }
 
@@ -58,5 +58,6 @@ function row(c) {
 form.addEventListener("submit", (ev) => { ev.preventDefault(); tokens = [""]; load(); });
 document.getElementById("next").addEventListener("click", (ev) => { tokens.push(ev.target.dataset.token); load(); });
 document.getElementById("prev").addEventListener("click", () => { tokens.pop(); load(); });
+for (const el of document.querySelectorAll("[data-zone]")) el.textContent = cg.zone();
 loadFormFromUrl();
 load();

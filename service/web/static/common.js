@@ -50,10 +50,29 @@ const cg = {
     const mm = String(m).padStart(2, "0"), ss = String(r).padStart(2, "0");
     return h ? `${h}:${mm}:${ss}` : `${m}:${ss}`;
   },
-  when(rfc3339) {
-    if (!rfc3339) return "";
-    const d = new Date(rfc3339);
-    return d.toLocaleString(undefined, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  // One time convention on every page: the viewer's local zone, always labelled ("2026-11-30 20:05:55 GMT+8").
+  when(value) {
+    if (!value) return "";
+    const d = new Date(value);
+    if (Number.isNaN(d.getTime())) return "";
+    const p = Object.fromEntries(cg._clock.formatToParts(d).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName}`;
+  },
+  _clock: new Intl.DateTimeFormat("en-US", { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" }),
+  // The viewer's zone as a label for filters and headers, e.g. "GMT+8 (Asia/Shanghai)".
+  zone() {
+    const name = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    const short = cg.when(new Date()).split(" ").at(-1);
+    return name && name !== short && name !== "UTC" ? `${short}, ${name}` : short;
+  },
+  // A date picked in a filter (YYYY-MM-DD, the viewer's local day) as an ISO 8601 instant with its offset.
+  localDayStart(day) {
+    const d = new Date(`${day}T00:00:00`);
+    const off = -d.getTimezoneOffset();
+    const sign = off >= 0 ? "+" : "-";
+    const hh = String(Math.floor(Math.abs(off) / 60)).padStart(2, "0"), mm = String(Math.abs(off) % 60).padStart(2, "0");
+    return `${day}T00:00:00${sign}${hh}:${mm}`;
   },
   level(level) {
     const name = level && level !== "ALERT_LEVEL_UNSPECIFIED" ? level : "none";

@@ -4,6 +4,10 @@
 const openAlerts = new Map(); // alert_id -> alert (only OPEN ones are shown)
 const seenIds = new Set();
 let liveCalls = [];
+// Calls no longer in progress that still have open alerts (from /api/live): call_id -> {ended_at, on_board...}.
+// Their alerts are shown apart, marked "call ended", for ended_window_s; after that only counted, with a link.
+let endedCalls = new Map();
+let endedWindowS = 1800;
 
 function sparkline(t, values, color, span) {
   const w = 150, h = 30;
@@ -23,6 +27,14 @@ function speakerCell(ch, span) {
 
 function renderCalls(data) {
   liveCalls = data.calls;
+  if (data.ended) {
+    const signature = (m) => [...m.values()].map((c) => `${c.call_id}:${c.on_board}:${Math.round(c.ended_s_ago / 60)}`).join();
+    const next = new Map(data.ended.map((c) => [c.call_id, c]));
+    const changed = signature(next) !== signature(endedCalls);
+    endedCalls = next;
+    endedWindowS = data.ended_window_s;
+    if (changed) renderAlerts();
+  }
   const body = document.querySelector("#calls tbody");
   document.getElementById("call-count").textContent = `(${data.calls.length})`;
   if (!data.calls.length) {
@@ -41,12 +53,19 @@ function renderCalls(data) {
   }).join("");
 }
 
+function ago(seconds) {
+  const m = Math.round(seconds / 60);
+  return m < 1 ? "just now" : m < 120 ? `${m} min ago` : `${Math.round(m / 60)} h ago`;
+}
+
 function alertCard(a) {
   const reasons = a.reasons.join(", ");
+  const ended = endedCalls.get(a.call_id);
+  const endedTag = ended ? `<span class="tag ended" title="ended ${cg.esc(cg.when(ended.ended_at))}">call ended ${ago(ended.ended_s_ago)}</span> ` : "";
   const range = `${cg.clock(a.start_s)}–${cg.clock(a.end_s)}`;
   const excerpt = a.excerpt ? `<div class="evidence">“${cg.esc(a.excerpt)}”</div>` : "";
   return `<div class="alert ${a.level}${seenIds.has(a.alert_id) ? "" : " new"}" data-alert="${cg.esc(a.alert_id)}">
-    <div class="what">${cg.level(a.level)} ${cg.esc(reasons)} · ${cg.role(a.role)} (ch${a.channel}) ·
+    <div class="what">${endedTag}${cg.level(a.level)} ${cg.esc(reasons)} · ${cg.role(a.role)} (ch${a.channel}) ·
       <a href="/calls/${encodeURIComponent(a.call_id)}?t=${a.start_s}">${cg.esc(a.call_id)}</a> at ${range}
       <span class="muted">· ${cg.esc(a.agent || "")}${a.queue ? " / " + cg.esc(a.queue) : ""} · ${cg.when(a.updated_at)}</span></div>
     <div class="evidence">${cg.esc(a.evidence)}</div>${excerpt}
@@ -56,17 +75,33 @@ function alertCard(a) {
 }
 
 function renderAlerts() {
-  const list = [...openAlerts.values()].sort((x, y) => (y.updated_at || "").localeCompare(x.updated_at || ""));
-  const box = document.getElementById("alerts");
-  document.getElementById("alert-count").textContent = `(${list.length})`;
-  // keep notes being typed
+  const all = [...openAlerts.values()].sort((x, y) => (y.updated_at || "").localeCompare(x.updated_at || ""));
+  const live = all.filter((a) => !endedCalls.has(a.call_id));
+  const ended = all.filter((a) => endedCalls.get(a.call_id)?.on_board);
+  const aged = all.length - live.length - ended.length;
+  document.getElementById("alert-count").textContent = `(${live.length})`;
+  fill(document.getElementById("alerts"), live, "No open alerts on live calls.");
+  const endedBox = document.getElementById("ended-alerts");
+  endedBox.hidden = document.getElementById("ended-title").hidden = !ended.length;
+  document.getElementById("ended-count").textContent = `(${ended.length}; shown for ${Math.round(endedWindowS / 60)} min after the call ends)`;
+  fill(endedBox, ended, "");
+  const agedOut = document.getElementById("aged-out");
+  agedOut.hidden = !aged;
+  agedOut.innerHTML = `${aged} more open alert${aged === 1 ? "" : "s"} of calls that ended over ${Math.round(endedWindowS / 60)} min ago: ` +
+    `<a href="/calls?unacknowledged=true&min_level=LOW">Flagged calls, unacknowledged</a>.`;
+  all.forEach((a) => seenIds.add(a.alert_id));
+}
+
+function fill(box, list, emptyText) {
+  // keep notes being typed, and the typing focus
   const notes = new Map([...box.querySelectorAll(".alert")].map((el) => [el.dataset.alert, el.querySelector(".note").value]));
-  box.innerHTML = list.length ? list.map(alertCard).join("") : `<div class="empty">No open alerts.</div>`;
+  const focused = document.activeElement?.classList.contains("note") ? document.activeElement.closest(".alert")?.dataset.alert : null;
+  box.innerHTML = list.length ? list.map(alertCard).join("") : emptyText && `<div class="empty">${emptyText}</div>`;
   for (const el of box.querySelectorAll(".alert")) {
     el.querySelector(".note").value = notes.get(el.dataset.alert) || "";
     el.querySelector(".ack-btn").addEventListener("click", () => acknowledge(el));
+    if (el.dataset.alert === focused) el.querySelector(".note").focus();
   }
-  list.forEach((a) => seenIds.add(a.alert_id));
 }
 
 async function acknowledge(el) {

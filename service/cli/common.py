@@ -1,0 +1,116 @@
+"""What every `callguard` command shares: the server connection, JSON output, readable lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+
+from callguard.v1 import callguard_pb2 as pb
+from google.protobuf.json_format import MessageToDict
+
+from service import client
+from service.audio.formats import Encoding
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+ROLE_NAMES = {pb.CUSTOMER: "customer", pb.AGENT: "agent", pb.ROLE_UNSPECIFIED: "?"}
+ENCODING_BY_PB = {pb.LINEAR16: Encoding.LINEAR16, pb.MULAW: Encoding.MULAW, pb.ALAW: Encoding.ALAW}
+
+
+def as_dict(msg) -> dict:  # type: ignore[no-untyped-def]
+    return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def print_json(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def connection(args: argparse.Namespace) -> client.Connection:
+    return client.Connection(args.server, args.token, args.tls_ca, args.tls_cert, args.tls_key)
+
+
+def emotion_line(e, role: str) -> str:  # type: ignore[no-untyped-def]
+    """One readable line for an emotion estimate (proto message or report dict alike)."""
+    get = e.get if isinstance(e, dict) else lambda k: getattr(e, k, None)
+    p = get("prosody") or e
+    pget = p.get if isinstance(p, dict) else lambda k: getattr(p, k)
+    calibrating = "" if get("baseline_ready") else "  (learning baseline)"
+    return (
+        f"ch{get('channel')} {role:8} {get('start_s'):6.2f}-{get('end_s'):6.2f} anger {get('anger'):.2f} "
+        f"disappointment {get('disappointment'):.2f} | pitch {pget('pitch_hz'):.0f} Hz "
+        f"{pget('pitch_st_vs_baseline'):+.1f} st, loudness {pget('loudness_db_vs_baseline'):+.1f} dB, "
+        f"{pget('speech_rate_sps'):.1f} syl/s, pauses {100 * pget('pause_ratio'):.0f}%{calibrating}"
+    )
+
+
+def when(ts, *, zone: bool = True) -> str:  # type: ignore[no-untyped-def]
+    """A wall-clock time in the terminal's local zone (TZ), the zone shown: "2026-11-30 20:06:21 UTC",
+    "2026-12-01 04:06:21 CST (+08:00)"; with zone=False the caller shows `zone_label()` once (a table header).
+    `ts`: a protobuf Timestamp or unix seconds; unset: "-". One convention for every command, as the console
+    shows the browser's zone."""
+    seconds = float(ts) if isinstance(ts, int | float) else ts.seconds + ts.nanos / 1e9
+    if not seconds:
+        return "-"
+    local = datetime.fromtimestamp(seconds).astimezone()
+    return f"{local:%Y-%m-%d %H:%M:%S}" + (f" {zone_label(local)}" if zone else "")
+
+
+def zone_label(at: datetime | None = None) -> str:
+    """The local zone as people read it: "UTC", or its abbreviation with the UTC offset, "CST (+08:00)"."""
+    local = (at or datetime.now()).astimezone()
+    name, offset = local.strftime("%Z"), local.strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:]}"
+    if offset == "+00:00" and name in ("UTC", "GMT", ""):
+        return "UTC"
+    return f"{name} ({offset})" if name and not name.startswith(("+", "-")) else f"UTC{offset}"
+
+
+def colour(text: str, code: str) -> str:
+    """`text` in an ANSI colour when stdout is a terminal and NO_COLOR (no-color.org) is unset."""
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def _field(obj, name: str):  # type: ignore[no-untyped-def]
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name)
+
+
+def alert_banner(a, *, as_event: bool = True) -> str:  # type: ignore[no-untyped-def]
+    """A raised or upgraded alert as one line that stands out among transcript and emotion lines (proto Alert
+    or `analyze --json` dict alike): level, reasons, speaker, when, what was heard, what to do. `as_event`:
+    an upgrade says so ("ALERT UPGRADED to HIGH"); a stored alert is shown at its final level."""
+    level = _field(a, "level")
+    level = pb.AlertLevel.Name(level) if isinstance(level, int) else level
+    role = _field(a, "role")
+    role = pb.Role.Name(role).lower() if isinstance(role, int) else role
+    what = "ALERT UPGRADED to" if as_event and _field(a, "version") > 1 else "ALERT"
+    excerpt = _field(a, "excerpt")
+    heard = f' heard "{excerpt}"' if excerpt else ""
+    line = (
+        f"*** {what} {level} {','.join(_field(a, 'reasons'))}: ch{_field(a, 'channel')} {role} "
+        f"{_field(a, 'start_s'):.1f}-{_field(a, 'end_s'):.1f} s{heard}: {_field(a, 'evidence')} "
+        f"-> {_field(a, 'action')}"
+    )
+    return colour(line, "1;31" if level == "HIGH" else "1;33")
+
+
+def alert_line(a: pb.Alert) -> str:
+    """One readable line per alert change, as a supervisor's terminal shows it: a new or upgraded alert, or an
+    acknowledgement (which must not read like a new alert)."""
+    role = pb.Role.Name(a.role).lower()
+    where = f"call {a.call_id} ch{a.channel} {role} @{a.t_s:.1f}s"
+    if a.status != pb.OPEN:
+        note = f": {a.acknowledgement_note}" if a.acknowledgement_note else ""
+        return (
+            f"{when(a.acknowledged_at if a.acknowledged_at.seconds else a.updated_at)} acknowledged by {a.acknowledged_by}{note} "
+            f"(was {pb.AlertLevel.Name(a.level)} {','.join(a.reasons)}, {where})  [id {a.alert_id}]"
+        )
+    what = "UPGRADED to " if a.version > 1 else ""
+    line = (
+        f"{when(a.updated_at)} {what}{pb.AlertLevel.Name(a.level):6} {','.join(a.reasons)} {where} "
+        f"({a.start_s:.1f}-{a.end_s:.1f}s): {a.evidence} -> {a.action}  [id {a.alert_id}]"
+    )
+    return colour(line, "1;31" if a.level == pb.HIGH else "1;33")
