@@ -105,7 +105,10 @@ def make_anger_monotone(pipeline: Pipeline) -> int:
     Without it, a speaker's louder and higher sentence could score less anger than their calm one (a few
     weights of correlated level features come out negative)."""
     heads = pipeline.named_steps["classify"]
-    estimator = heads.estimators_[list(heads.classes_).index("angry")]
+    return _clip_negative_level_weights(heads.estimators_[list(heads.classes_).index("angry")])
+
+
+def _clip_negative_level_weights(estimator: Any) -> int:
     if estimator.coef_.shape[1] != len(INPUT_NAMES):
         raise ValueError("the anger head does not see every input (an all-missing column was dropped)")
     columns = [FEATURES.index(n) for n in MONOTONE_FEATURES]
@@ -149,12 +152,45 @@ def apply_sad_vs_calm(heads: np.ndarray, sad_vs_calm: Any, vs_calm: np.ndarray) 
     return heads
 
 
+def new_anger_vs_calm(seed: int = 0) -> Pipeline:
+    """The live anger check against the speaker's own calm voice: angry clips against the same speakers'
+    calm/neutral clips, on features relative to the speaker's calm mean (like new_sad_vs_calm). The 4-class
+    anger head must also tell anger from happiness, fear and surprise, so it scores normal-intensity
+    (not shouted) anger low; this head hears how far the voice moved from its own calm start."""
+    return _standardised(_balanced_lr(seed, 0.01))
+
+
+def fit_anger_vs_calm(x: np.ndarray, is_angry: np.ndarray, seed: int = 0) -> Pipeline:
+    """new_anger_vs_calm fitted on (n, RELATIVE) calm-relative rows, made monotone in level and pitch."""
+    pipeline = new_anger_vs_calm(seed).fit(x, is_angry)
+    _clip_negative_level_weights(pipeline.named_steps["classify"])
+    return pipeline
+
+
+def apply_anger_vs_calm(heads: np.ndarray, anger_vs_calm: Any, sad_vs_calm: Any, vs_calm: np.ndarray) -> np.ndarray:
+    """Live anger: max(a, sqrt(a * c * (1 - s))) of the anger head `a`, the anger-vs-own-calm check `c` and
+    the sad-vs-own-calm check `s` (call before apply_sad_vs_calm changes the sad head; it does not use it).
+
+    The geometric mean needs all three (a voice the anger head calls happy or fearful stays low however far it
+    moved from calm, and so does one that moved towards sadness: without (1 - s), 2 of 26 sad calls of the
+    escalation bench raised anger alerts); the max keeps every alert the anger head alone raises (on one
+    Mandarin voice the calm check is weak, and the geometric mean alone lost that speaker's alert).
+    Modifies and returns `heads`."""
+    vs_calm = np.atleast_2d(vs_calm)
+    a = heads[:, CLASSES.index("angry")]
+    c = anger_vs_calm.predict_proba(vs_calm)[:, 1]
+    s = sad_vs_calm.predict_proba(vs_calm)[:, 1]
+    heads[:, CLASSES.index("angry")] = np.maximum(a, np.sqrt(a * c * (1.0 - s)))
+    return heads
+
+
 @dataclass
 class EmotionModel:
     pipeline: Pipeline  # the four one-vs-rest heads on speaker z-scores (relative view)
     sad_vs_calm: Pipeline  # on features relative to the speaker's calm mean (see new_sad_vs_calm)
     absolute: Pipeline  # the four heads on ABSOLUTE_COLUMNS as measured (absolute view)
     meta: dict[str, Any]
+    anger_vs_calm: Pipeline | None = None  # on features relative to the speaker's calm mean (new_anger_vs_calm)
     _encoder: Any = None
 
     @property
@@ -186,13 +222,19 @@ class EmotionModel:
         return head_probabilities(self.pipeline, relative_part(inputs))
 
     def live_probabilities(self, z: np.ndarray, vs_calm: np.ndarray) -> np.ndarray:
-        """What a live call reports: the four heads, sad checked against the speaker's own calm voice."""
-        return apply_sad_vs_calm(self.probabilities(z), self.sad_vs_calm, relative_part(vs_calm))
+        """What a live call reports: the four heads, sad and anger checked against the speaker's own calm voice."""
+        heads = self.probabilities(z)
+        if self.anger_vs_calm is not None:
+            heads = apply_anger_vs_calm(heads, self.anger_vs_calm, self.sad_vs_calm, relative_part(vs_calm))
+        return apply_sad_vs_calm(heads, self.sad_vs_calm, relative_part(vs_calm))
 
     def save(self, directory: Path = MODEL_DIR) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         model_path = directory / MODEL_FILE
-        sio.dump({"heads": self.pipeline, "sad_vs_calm": self.sad_vs_calm, "absolute": self.absolute}, model_path)
+        parts = {"heads": self.pipeline, "sad_vs_calm": self.sad_vs_calm, "absolute": self.absolute}
+        if self.anger_vs_calm is not None:
+            parts["anger_vs_calm"] = self.anger_vs_calm
+        sio.dump(parts, model_path)
         meta = {**self.meta, "model_file": MODEL_FILE, "sha256": _sha256(model_path)}
         (directory / SIDECAR_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         self.meta = meta
@@ -223,4 +265,4 @@ class EmotionModel:
                 "`python -m features.train`"
             )
         parts = sio.load(model_path, trusted=TRUSTED_TYPES)
-        return cls(parts["heads"], parts["sad_vs_calm"], parts["absolute"], meta)
+        return cls(parts["heads"], parts["sad_vs_calm"], parts["absolute"], meta, parts.get("anger_vs_calm"))

@@ -44,7 +44,9 @@ from features.model import (
     INPUT_NAMES,
     MODEL_DIR,
     EmotionModel,
+    apply_anger_vs_calm,
     apply_sad_vs_calm,
+    fit_anger_vs_calm,
     head_probabilities,
     make_anger_monotone,
     new_pipeline,
@@ -106,6 +108,14 @@ def fit_sad_vs_calm(parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmT
     x = np.vstack([p.calm_delta[rows] for p, rows in keep]) / relative_part(calm_to_mix.population_std)[0]
     y = np.concatenate([p.labels[rows] == "sad" for p, rows in keep])
     return new_sad_vs_calm(seed).fit(x, y)
+
+
+def fit_anger_check(parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmToMix, seed: int) -> Any:
+    """The anger-vs-own-calm check (model.new_anger_vs_calm) on the parts' angry and calm/neutral rows."""
+    keep = [(p, rows & np.isin(p.labels, ("angry", "neutral"))) for p, rows in parts]
+    x = np.vstack([p.calm_delta[rows] for p, rows in keep]) / relative_part(calm_to_mix.population_std)[0]
+    y = np.concatenate([p.labels[rows] == "angry" for p, rows in keep])
+    return fit_anger_vs_calm(x, y, seed)
 
 
 def live_inputs(
@@ -187,12 +197,14 @@ def cross_validate(
             model = _fit_monotone(make, parts) if shipped_recipe else _fit(make, parts, view)
             calm_to_mix = fit_calm_to_mix(parts)
             sad_vs_calm = fit_sad_vs_calm(parts, calm_to_mix, seed) if shipped_recipe else None
+            anger_check = fit_anger_check(parts, calm_to_mix, seed) if shipped_recipe else None
             for condition, _ in CONDITIONS:
                 p = data[corpus, condition]
                 proba[condition, "speaker"][test_rows] = head_probabilities(model, getattr(p, view)[test_rows])
                 inputs, vs_calm, live_scored = live_inputs(p, test_rows, calm_to_mix, seed)
                 live = head_probabilities(model, (inputs if view == "inputs" else p.absolute)[test_rows])
-                if sad_vs_calm is not None:  # as EmotionModel.live_probabilities
+                if sad_vs_calm is not None and anger_check is not None:  # as EmotionModel.live_probabilities
+                    live = apply_anger_vs_calm(live, anger_check, sad_vs_calm, vs_calm[test_rows])
                     live = apply_sad_vs_calm(live, sad_vs_calm, vs_calm[test_rows])
                 proba[condition, "live"][test_rows] = live
                 scored[condition] |= live_scored
@@ -269,7 +281,8 @@ def fit_emotion_model(
             "without_speakers": list(without_speakers),
         },
     }
-    return EmotionModel(heads, fit_sad_vs_calm(parts, calm_to_mix, seed), absolute, meta)
+    sad_check, anger_check = fit_sad_vs_calm(parts, calm_to_mix, seed), fit_anger_check(parts, calm_to_mix, seed)
+    return EmotionModel(heads, sad_check, absolute, meta, anger_check)
 
 
 class Majority:
