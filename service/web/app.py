@@ -6,11 +6,9 @@ protobuf's own mapping; nothing here reads storage its own way. OpenAPI docs are
 
 from __future__ import annotations
 
-import asyncio
-import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,8 +19,6 @@ from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
 
 from service import convert, metrics
 from service.auth import OPEN_ACCESS, Authenticator, Permission, PermissionDenied, Principal, Unauthenticated
@@ -37,19 +33,15 @@ from service.errors import (
     ShuttingDown,
     StorageUnavailable,
 )
-from service.escalation.alerts import AlertFilter
 from service.escalation.bus import AlertHub, AlertNotFound, AlreadyAcknowledged
-from service.escalation.policy import Level
 from service.queries import MAX_PAGE_SIZE, Queries
 from service.web import analysis
+from service.web.common import SESSION_COOKIE, as_json, level_value, needs
+from service.web.live_api import add_live_routes
 from service.web.timeline import DEFAULT_POINTS, MAX_POINTS, timeline
 from service.web.wav_view import RangeNotSatisfiable, WavView, parse_range
 
 STATIC = Path(__file__).resolve().parent / "static"
-SPARKLINE_S = 60.0  # call time shown in the live board's sparklines
-SSE_POLL_S = 0.1  # how often an alert stream looks for new alerts (the latency a supervisor sees)
-SSE_KEEPALIVE_S = 15.0
-SESSION_COOKIE = "callguard_token"
 LISTEN_AUDIT_EVERY_S = 600.0  # one "listen" audit entry per person and call in this long
 
 # The one place domain errors become HTTP statuses (the gRPC mapping is in service/servicer.py).
@@ -68,11 +60,6 @@ HTTP_STATUS: list[tuple[type[CallguardError], int]] = [
 ]
 
 
-def as_json(msg: Message) -> dict[str, Any]:
-    """Protobuf's canonical JSON mapping, with every field present (enums by name, times in RFC 3339)."""
-    return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-
-
 def _unix(value: str | None, name: str) -> float | None:
     if not value:
         return None
@@ -83,15 +70,6 @@ def _unix(value: str | None, name: str) -> float | None:
             f"{name}={value[:40]!r} is not a date or time such as 2026-11-24 or 2026-11-24T09:30"
         ) from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()  # no zone given: UTC
-
-
-def _level(value: str, name: str) -> int:
-    if not value:
-        return 0
-    try:
-        return int(Level[value.upper()])
-    except KeyError:
-        raise InvalidInput(f"{name}={value[:20]!r} is not LOW, MEDIUM or HIGH") from None
 
 
 def list_request(
@@ -118,7 +96,7 @@ def list_request(
         page_size=page_size,
         page_token=page_token,
         status=pb.CallStatus.Value(status.upper()) if status else pb.CALL_STATUS_UNSPECIFIED,
-        min_alert_level=_level(min_level, "min_level"),
+        min_alert_level=level_value(min_level, "min_level"),
         reason=reason,
         unacknowledged_only=unacknowledged,
         agent=agent,
@@ -131,19 +109,6 @@ def list_request(
         if unix is not None:
             getattr(req, name).CopyFrom(convert.timestamp(unix))
     return req
-
-
-def needs(permission: Permission) -> Any:
-    """Route dependency: the caller's token (Authorization header, or the console's session cookie) must grant
-    `permission`. Module level, so FastAPI can resolve it from the (string) annotations."""
-
-    def principal(request: Request) -> Principal:
-        header = request.headers.get("authorization")
-        if not header and request.cookies.get(SESSION_COOKIE):
-            header = f"Bearer {request.cookies[SESSION_COOKIE]}"
-        return request.app.state.auth.check(header, permission)
-
-    return Depends(principal)
 
 
 class CallFilter:
@@ -298,115 +263,7 @@ def create_app(
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    # ---- live board -------------------------------------------------------------------------------------
-    @app.get("/api/live", summary="Calls in progress, each speaker's recent anger and disappointment")
-    def live(who: Annotated[Principal, needs(Permission.LIVE)]) -> dict[str, Any]:
-        active = queries.list_calls(pb.ListCallsRequest(status=pb.ACTIVE, page_size=MAX_PAGE_SIZE))
-        calls = []
-        for summary in active.calls:
-            since = max(0.0, summary.duration_s - SPARKLINE_S)
-            recent = queries.emotions(summary.call_id, since_s=since, summary=summary)
-            channels: dict[int, dict[str, Any]] = {}
-            for e in recent:
-                ch = channels.setdefault(
-                    e.channel,
-                    {"channel": e.channel, "role": pb.Role.Name(e.role), "t_s": [], "anger": [], "disappointment": []},
-                )
-                ch["t_s"].append(round((e.start_s + e.end_s) / 2, 2))
-                ch["anger"].append(round(e.anger, 3))
-                ch["disappointment"].append(round(e.disappointment, 3))
-            calls.append({"summary": as_json(summary), "channels": [channels[k] for k in sorted(channels)]})
-        return {
-            "calls": calls,
-            "ended": ended_with_open_alerts(),
-            "ended_window_s": live_ended_s,
-            "sparkline_s": SPARKLINE_S,
-            "server_time": time.time(),
-        }
-
-    def ended_with_open_alerts() -> list[dict[str, Any]]:
-        """Calls no longer in progress that still have open alerts: when each ended and whether that is within
-        the live board's window (the board shows those apart from live calls, and counts the rest)."""
-        flagged = queries.list_calls(pb.ListCallsRequest(unacknowledged_only=True, page_size=MAX_PAGE_SIZE))
-        now = time.time()
-        out = []
-        for s in flagged.calls:
-            if s.status == pb.ACTIVE:
-                continue
-            ago = max(0.0, now - s.ended_at.ToSeconds()) if s.HasField("ended_at") else float("inf")
-            out.append(
-                {
-                    "call_id": s.call_id,
-                    "status": pb.CallStatus.Name(s.status),
-                    "ended_at": as_json(s).get("ended_at", ""),
-                    "ended_s_ago": round(min(ago, 1e9), 1),
-                    "on_board": ago <= live_ended_s,
-                    "open_alert_count": s.open_alert_count,
-                }
-            )
-        return out
-
-    # ---- alerts -----------------------------------------------------------------------------------------
-    @app.get("/api/alerts", summary="Stored alerts, newest first")
-    def list_alerts(
-        who: Annotated[Principal, needs(Permission.ALERTS)], open_only: bool = False, call_id: str = ""
-    ) -> dict[str, Any]:
-        found = queries.alerts(call_id=call_id, open_only=open_only)
-        return {"alerts": [as_json(a) for a in reversed(found)]}
-
-    @app.get("/api/alerts/stream", summary="Server-sent events: open alerts first, then every new or changed alert")
-    async def alert_stream(
-        who: Annotated[Principal, needs(Permission.ALERTS)],
-        request: Request,
-        call_id: str = "",
-        queue: str = "",
-        agent: str = "",
-        min_level: str = "",
-    ) -> StreamingResponse:
-        alert_filter = AlertFilter(
-            call_id=call_id, queue=queue, agent=agent, min_level=Level(_level(min_level, "min_level") or Level.LOW)
-        )
-
-        # before the response starts (a database error is then a 503), off the event loop (it reads the database)
-        sub, open_alerts = await asyncio.to_thread(alerts.subscribe, alert_filter)
-
-        async def events() -> AsyncIterator[str]:
-            sent: dict[str, tuple[int, bool]] = {}
-            last_write = time.monotonic()
-            try:
-                for alert in open_alerts:
-                    sent[alert.alert_id] = alert.freshness
-                    yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
-                while not app.state.closing and not await request.is_disconnected():
-                    alert = sub.get(timeout_s=0)
-                    if sub.overflowed:
-                        yield "event: overflow\ndata: {}\n\n"  # the page reconnects and gets the open ones again
-                        return
-                    if alert is None:
-                        if time.monotonic() - last_write > SSE_KEEPALIVE_S:
-                            last_write = time.monotonic()
-                            yield ": keep-alive\n\n"
-                        await asyncio.sleep(SSE_POLL_S)
-                        continue
-                    if sent.get(alert.alert_id, (0, False)) >= alert.freshness:
-                        continue
-                    sent[alert.alert_id] = alert.freshness
-                    last_write = time.monotonic()
-                    yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
-            finally:
-                alerts.unsubscribe(sub)
-
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
-
-    @app.post("/api/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (who, optional note)")
-    def acknowledge(
-        who: Annotated[Principal, needs(Permission.ACKNOWLEDGE)],
-        alert_id: str,
-        by: Annotated[str, Body()] = "",
-        note: Annotated[str, Body()] = "",
-    ) -> dict[str, Any]:
-        return as_json(queries.acknowledge(alert_id, by, note, who=who))
+    add_live_routes(app, queries, alerts, live_ended_s=live_ended_s)
 
     # ---- calls (QA) -------------------------------------------------------------------------------------
     @app.get("/api/calls", summary="Stored calls matching a filter, one page")
