@@ -145,13 +145,6 @@ def new_sad_vs_calm(seed: int = 0) -> Pipeline:
     return _standardised(_balanced_lr(seed, 0.01))
 
 
-def apply_sad_vs_calm(heads: np.ndarray, sad_vs_calm: Any, vs_calm: np.ndarray) -> np.ndarray:
-    """Live heads: the sad head times the sad-vs-own-calm check (both must agree: sadder than the speaker's
-    calm start, and sad rather than any other emotion). Modifies and returns `heads`."""
-    heads[:, CLASSES.index("sad")] *= sad_vs_calm.predict_proba(np.atleast_2d(vs_calm))[:, 1]
-    return heads
-
-
 def new_anger_vs_calm(seed: int = 0) -> Pipeline:
     """The live anger check against the speaker's own calm voice: angry clips against the same speakers'
     calm/neutral clips, on features relative to the speaker's calm mean (like new_sad_vs_calm). The 4-class
@@ -167,20 +160,26 @@ def fit_anger_vs_calm(x: np.ndarray, is_angry: np.ndarray, seed: int = 0) -> Pip
     return pipeline
 
 
-def apply_anger_vs_calm(heads: np.ndarray, anger_vs_calm: Any, sad_vs_calm: Any, vs_calm: np.ndarray) -> np.ndarray:
-    """Live anger: max(a, sqrt(a * c * (1 - s))) of the anger head `a`, the anger-vs-own-calm check `c` and
-    the sad-vs-own-calm check `s` (call before apply_sad_vs_calm changes the sad head; it does not use it).
+def apply_calm_checks(
+    heads: np.ndarray, sad_vs_calm: Any, anger_vs_calm: Any | None, vs_calm: np.ndarray
+) -> np.ndarray:
+    """Live heads, checked against the speaker's own calm voice (`vs_calm`: calm-relative rows).
 
-    The geometric mean needs all three (a voice the anger head calls happy or fearful stays low however far it
-    moved from calm, and so does one that moved towards sadness: without (1 - s), 2 of 26 sad calls of the
-    escalation bench raised anger alerts); the max keeps every alert the anger head alone raises (on one
-    Mandarin voice the calm check is weak, and the geometric mean alone lost that speaker's alert).
-    Modifies and returns `heads`."""
+    Sad: the sad head times the sad-vs-own-calm check `s` (both must agree: sadder than the speaker's calm
+    start, and sad rather than any other emotion).
+    Anger (when the model has `anger_vs_calm`): max(a, sqrt(a * c * (1 - s))) of the anger head `a` and the
+    anger-vs-own-calm check `c`. The geometric mean needs all three (a voice the anger head calls happy or
+    fearful stays low however far it moved from calm, and so does one that moved towards sadness: without
+    (1 - s), 2 of 26 sad calls of the escalation bench raised anger alerts); the max keeps every alert the
+    anger head alone raises (on one Mandarin voice the calm check is weak, and the geometric mean alone lost
+    that speaker's alert). Modifies and returns `heads`."""
     vs_calm = np.atleast_2d(vs_calm)
-    a = heads[:, CLASSES.index("angry")]
-    c = anger_vs_calm.predict_proba(vs_calm)[:, 1]
     s = sad_vs_calm.predict_proba(vs_calm)[:, 1]
-    heads[:, CLASSES.index("angry")] = np.maximum(a, np.sqrt(a * c * (1.0 - s)))
+    if anger_vs_calm is not None:
+        a = heads[:, CLASSES.index("angry")]
+        c = anger_vs_calm.predict_proba(vs_calm)[:, 1]
+        heads[:, CLASSES.index("angry")] = np.maximum(a, np.sqrt(a * c * (1.0 - s)))
+    heads[:, CLASSES.index("sad")] *= s
     return heads
 
 
@@ -223,10 +222,7 @@ class EmotionModel:
 
     def live_probabilities(self, z: np.ndarray, vs_calm: np.ndarray) -> np.ndarray:
         """What a live call reports: the four heads, sad and anger checked against the speaker's own calm voice."""
-        heads = self.probabilities(z)
-        if self.anger_vs_calm is not None:
-            heads = apply_anger_vs_calm(heads, self.anger_vs_calm, self.sad_vs_calm, relative_part(vs_calm))
-        return apply_sad_vs_calm(heads, self.sad_vs_calm, relative_part(vs_calm))
+        return apply_calm_checks(self.probabilities(z), self.sad_vs_calm, self.anger_vs_calm, relative_part(vs_calm))
 
     def save(self, directory: Path = MODEL_DIR) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

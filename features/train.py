@@ -44,8 +44,7 @@ from features.model import (
     INPUT_NAMES,
     MODEL_DIR,
     EmotionModel,
-    apply_anger_vs_calm,
-    apply_sad_vs_calm,
+    apply_calm_checks,
     fit_anger_vs_calm,
     head_probabilities,
     make_anger_monotone,
@@ -103,19 +102,23 @@ def fit_calm_to_mix(parts: list[tuple[Prepared, np.ndarray]]) -> CalmToMix:
     )
 
 
-def fit_sad_vs_calm(parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmToMix, seed: int) -> Any:
-    keep = [(p, rows & np.isin(p.labels, ("sad", "neutral"))) for p, rows in parts]
+def _calm_relative(
+    parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmToMix, target: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The parts' `target` and calm/neutral rows, relative to each speaker's calm mean in population spreads
+    (what a live call's CallNormaliser.vs_calm gives), and whether each row is `target`."""
+    keep = [(p, rows & np.isin(p.labels, (target, "neutral"))) for p, rows in parts]
     x = np.vstack([p.calm_delta[rows] for p, rows in keep]) / relative_part(calm_to_mix.population_std)[0]
-    y = np.concatenate([p.labels[rows] == "sad" for p, rows in keep])
-    return new_sad_vs_calm(seed).fit(x, y)
+    return x, np.concatenate([p.labels[rows] == target for p, rows in keep])
+
+
+def fit_sad_vs_calm(parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmToMix, seed: int) -> Any:
+    return new_sad_vs_calm(seed).fit(*_calm_relative(parts, calm_to_mix, "sad"))
 
 
 def fit_anger_check(parts: list[tuple[Prepared, np.ndarray]], calm_to_mix: CalmToMix, seed: int) -> Any:
     """The anger-vs-own-calm check (model.new_anger_vs_calm) on the parts' angry and calm/neutral rows."""
-    keep = [(p, rows & np.isin(p.labels, ("angry", "neutral"))) for p, rows in parts]
-    x = np.vstack([p.calm_delta[rows] for p, rows in keep]) / relative_part(calm_to_mix.population_std)[0]
-    y = np.concatenate([p.labels[rows] == "angry" for p, rows in keep])
-    return fit_anger_vs_calm(x, y, seed)
+    return fit_anger_vs_calm(*_calm_relative(parts, calm_to_mix, "angry"), seed)
 
 
 def live_inputs(
@@ -203,9 +206,8 @@ def cross_validate(
                 proba[condition, "speaker"][test_rows] = head_probabilities(model, getattr(p, view)[test_rows])
                 inputs, vs_calm, live_scored = live_inputs(p, test_rows, calm_to_mix, seed)
                 live = head_probabilities(model, (inputs if view == "inputs" else p.absolute)[test_rows])
-                if sad_vs_calm is not None and anger_check is not None:  # as EmotionModel.live_probabilities
-                    live = apply_anger_vs_calm(live, anger_check, sad_vs_calm, vs_calm[test_rows])
-                    live = apply_sad_vs_calm(live, sad_vs_calm, vs_calm[test_rows])
+                if sad_vs_calm is not None:  # as EmotionModel.live_probabilities
+                    live = apply_calm_checks(live, sad_vs_calm, anger_check, vs_calm[test_rows])
                 proba[condition, "live"][test_rows] = live
                 scored[condition] |= live_scored
         for condition, _ in CONDITIONS:
