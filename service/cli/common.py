@@ -78,14 +78,18 @@ def _field(obj, name: str):  # type: ignore[no-untyped-def]
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name)
 
 
+def _level_and_role(a) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """("HIGH", "customer") from a proto Alert (enum numbers) or an `analyze --json` dict (names)."""
+    level, role = _field(a, "level"), _field(a, "role")
+    level = pb.AlertLevel.Name(level) if isinstance(level, int) else level
+    return level, pb.Role.Name(role).lower() if isinstance(role, int) else role
+
+
 def alert_banner(a, *, as_event: bool = True) -> str:  # type: ignore[no-untyped-def]
     """A raised or upgraded alert as one line that stands out among transcript and emotion lines (proto Alert
     or `analyze --json` dict alike): level, reasons, speaker, when, what was heard, what to do. `as_event`:
     an upgrade says so ("ALERT UPGRADED to HIGH"); a stored alert is shown at its final level."""
-    level = _field(a, "level")
-    level = pb.AlertLevel.Name(level) if isinstance(level, int) else level
-    role = _field(a, "role")
-    role = pb.Role.Name(role).lower() if isinstance(role, int) else role
+    level, role = _level_and_role(a)
     what = "ALERT UPGRADED to" if as_event and _field(a, "version") > 1 else "ALERT"
     excerpt = _field(a, "excerpt")
     heard = f' heard "{excerpt}"' if excerpt else ""
@@ -95,6 +99,20 @@ def alert_banner(a, *, as_event: bool = True) -> str:  # type: ignore[no-untyped
         f"-> {_field(a, 'action')}"
     )
     return colour(line, "1;31" if level == "HIGH" else "1;33")
+
+
+def alerts_summary(alerts: list) -> str:  # type: ignore[type-arg]
+    """The call's alerts in one line, at their final level (proto Alerts or `analyze --json` dicts)."""
+    if not alerts:
+        return "alerts: none"
+
+    def one(a) -> str:  # type: ignore[no-untyped-def]
+        level, role = _level_and_role(a)
+        return (
+            f"{level} {','.join(_field(a, 'reasons'))} ({role}, {_field(a, 'start_s'):.1f}-{_field(a, 'end_s'):.1f} s)"
+        )
+
+    return f"alerts: {len(alerts)}: " + "; ".join(one(a) for a in alerts)
 
 
 def alert_line(a: pb.Alert) -> str:

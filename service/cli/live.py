@@ -14,6 +14,7 @@ from service.cli.common import (
     ROLE_NAMES,
     alert_banner,
     alert_line,
+    alerts_summary,
     as_dict,
     connection,
     emotion_line,
@@ -30,12 +31,10 @@ def _format_event(event: pb.CallEvent, *, emotions: bool = True) -> str | None:
     t = f"[{event.call_time_s:7.2f}s]"
     if kind == "accepted":
         return f"{t} call {event.accepted.call_id} accepted (languages: {', '.join(event.accepted.languages)})"
-    if kind == "transcript":
-        s = event.transcript
-        return f"{t} ch{s.channel} {ROLE_NAMES[s.role]:8} {s.start_s:6.2f}-{s.end_s:6.2f} [{s.language}] {s.text}"
-    if kind == "interim":
-        s = event.interim
-        return f"{t} ch{s.channel} {ROLE_NAMES[s.role]:8} {s.start_s:6.2f}-{s.end_s:6.2f} (interim) {s.text}"
+    if kind in ("transcript", "interim"):
+        s = getattr(event, kind)
+        tag = f"[{s.language}]" if kind == "transcript" else "(interim)"
+        return f"{t} ch{s.channel} {ROLE_NAMES[s.role]:8} {s.start_s:6.2f}-{s.end_s:6.2f} {tag} {s.text}"
     if kind == "emotion":
         return f"{t} {emotion_line(event.emotion, ROLE_NAMES[event.emotion.role])}" if emotions else None
     if kind == "escalation":
@@ -93,20 +92,6 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if not args.json:
         print(alerts_summary(list(alerts.values())))
     return 0
-
-
-def alerts_summary(alerts: list) -> str:  # type: ignore[type-arg]
-    """The call's alerts in one line, at their final level (proto Alerts or `analyze --json` dicts)."""
-    if not alerts:
-        return "alerts: none"
-
-    def one(a) -> str:  # type: ignore[no-untyped-def]
-        get = a.get if isinstance(a, dict) else lambda k: getattr(a, k)
-        level = get("level") if isinstance(get("level"), str) else pb.AlertLevel.Name(get("level"))
-        role = get("role") if isinstance(get("role"), str) else pb.Role.Name(get("role")).lower()
-        return f"{level} {','.join(get('reasons'))} ({role}, {get('start_s'):.1f}-{get('end_s'):.1f} s)"
-
-    return f"alerts: {len(alerts)}: " + "; ".join(one(a) for a in alerts)
 
 
 # ---- analyze -----------------------------------------------------------------------------------------------

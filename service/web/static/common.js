@@ -60,7 +60,7 @@ const cg = {
   },
   _clock: new Intl.DateTimeFormat("en-US", { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
     minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" }),
-  // The viewer's zone as a label for filters and headers, e.g. "GMT+8 (Asia/Shanghai)".
+  // The viewer's zone as a label for filters and headers, e.g. "GMT+8, Asia/Shanghai".
   zone() {
     const name = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
     const short = cg.when(new Date()).split(" ").at(-1);
