@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from service import logs
 from service.auth import AccessRole
-from service.cli.common import print_json
+from service.cli.common import print_json, when
 from service.settings import load_settings
 
 
@@ -116,9 +116,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print_json([e.__dict__ for e in entries])
         return 0
-    for e in entries:
-        when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{when} {e.action:12} {e.call_id:28} {e.who} [{e.role}] {e.detail}")
+    for e in entries:  # local time, zone shown: the convention of every command (common.when)
+        print(f"{when(e.at)} {e.action:12} {e.call_id:28} {e.who} [{e.role}] {e.detail}")
     if not entries:
         print("no audit entries yet")
     return 0
