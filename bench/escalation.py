@@ -1,5 +1,7 @@
 """Escalation quality on calls built from real speech: how many escalating calls alert, how many false
-alerts calm speech raises per hour, and how long after the emotion switch the alert comes (call time).
+alerts calm speech raises per hour, how many sad calls raise an anger alert (a distressed caller paged as
+angry: not calm speech, but a wrong label supervisors would see), and how long after the emotion switch the
+alert comes (call time).
 
 Per speaker (24 RAVDESS actors, 2 CASIA speakers), the customer channel of three calls, through a phone
 line, each sentence followed by 3 s of silence (the agent's turn on the other channel):
@@ -249,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     speakers = sorted({c.speaker for c in clips})
     models = speaker_models(speakers, held_out=args.model == "held-out")
     angry_alerted, angry_high, sad_alerted, delays, delays_high = 0, 0, 0, [], []
+    sad_anger, sad_anger_high = (
+        0,
+        0,
+    )  # sad calls whose sad part raised an anger alert (a distressed caller paged as angry)
     false_alerts, false_high, calm_speech_s, per_speaker = 0, 0, 0.0, []
     from_start: list[float] = []  # angry-from-the-start calls: first words -> first anger alert
     sweep_angry: list[tuple[list[tuple[float, float]], float]] = []
@@ -284,8 +290,11 @@ def main(argv: list[str] | None = None) -> int:
                 if high:
                     angry_high += 1
                     delays_high.append(high[0][0] - switch_s)
-            elif target == "sad" and hits:
-                sad_alerted += 1
+            elif target == "sad":
+                sad_alerted += bool(hits)
+                anger = [a for a in alerts if a[0] >= switch_s and a[1] == "ANGER_SUSTAINED"]
+                sad_anger += bool(anger)
+                sad_anger_high += any(a[2] is Level.HIGH for a in anger)
         angry = [c for c in mine if c.emotion == "angry"][:6]
         audio, starts, _ = customer_channel(angry)  # angry from the first word: no calm start to learn from
         alerts, _ = run_call(models[speaker], vad_model, audio)
@@ -310,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         "angry_calls_alerted": round(angry_alerted / len(speakers), 3),
         "angry_calls_alerted_high": round(angry_high / len(speakers), 3),
         "sad_calls_alerted": round(sad_alerted / len(speakers), 3),
+        "sad_calls_with_anger_alert": sad_anger,
+        "sad_calls_with_high_anger_alert": sad_anger_high,
         "switch_to_first_alert_s": {"p50": pct(delays, 50), "p95": pct(delays, 95)},
         "switch_to_high_alert_s": {"p50": pct(delays_high, 50), "p95": pct(delays_high, 95)},
         "angry_from_start_calls_alerted": round(len(from_start) / len(speakers), 3),
@@ -335,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         f"switch->HIGH p50 {result['switch_to_high_alert_s']['p50']} s p95 {result['switch_to_high_alert_s']['p95']} s; "
         f"angry from the start: {result['angry_from_start_calls_alerted']:.0%} alerted, "
         f"{result['angry_from_start_alerted_within_10_s']:.0%} within 10 s of the first words; "
-        f"sad calls alerted {result['sad_calls_alerted']:.0%}; false alerts {result['false_alerts_per_hour_calm_speech']}"
+        f"sad calls alerted {result['sad_calls_alerted']:.0%} (anger alerts on {sad_anger} of them, HIGH on "
+        f"{sad_anger_high}); false alerts {result['false_alerts_per_hour_calm_speech']}"
         f"/h of calm speech (HIGH {result['false_high_alerts_per_hour_calm_speech']}/h, {hours:.2f} h); "
         f"written to {RESULTS / 'escalation.json'}"
     )
