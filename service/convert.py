@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from callguard.v1 import callguard_pb2 as pb
@@ -22,6 +23,7 @@ from service.domain import (
     default_roles,
     resolve_languages,
 )
+from service.dynamics.conversation import Dynamics, from_dict
 from service.emotion import EmotionEstimate
 from service.errors import InvalidInput
 from service.escalation.alerts import Alert, AlertFilter
@@ -173,10 +175,52 @@ def summary_pb(rec: CallRecord) -> pb.CallSummary:
         alert_count=rec.alert_count,
         open_alert_count=rec.open_alert_count,
         alert_reasons=rec.alert_reasons,
+        customer_talk_share=rec.customer_talk_share,
+        agent_talk_share=rec.agent_talk_share,
+        overtalk_s=rec.overtalk_s,
+        interruptions=rec.interruptions,
+        longest_silence_s=rec.longest_silence_s,
     )
     if rec.ended_at is not None:
         msg.ended_at.CopyFrom(timestamp(rec.ended_at))
     return msg
+
+
+def dynamics_pb(d: Dynamics, roles: tuple[Role, ...]) -> pb.ConversationDynamics:
+    """service/dynamics/conversation.Dynamics -> the ConversationDynamics message (roles: one per channel)."""
+    return pb.ConversationDynamics(
+        duration_s=d.duration_s,
+        speakers=[
+            pb.SpeakerTalk(
+                channel=s.channel,
+                role=ROLE_PB[s.role],
+                talk_s=s.talk_s,
+                talk_share=s.talk_share,
+                turns=s.turns,
+                interruptions_made=s.interruptions_made,
+                speech_rate=[pb.RatePoint(start_s=r.start_s, speech_rate_sps=r.speech_rate_sps) for r in s.speech_rate],
+            )
+            for s in d.speakers
+        ],
+        overtalk_s=d.overtalk_s,
+        overtalk=[pb.TimeRange(start_s=a, end_s=b) for a, b in d.overtalk],
+        interruptions=[
+            pb.Interruption(
+                by_channel=i.by_channel,
+                by_role=ROLE_PB[roles[i.by_channel]],
+                of_channel=i.of_channel,
+                of_role=ROLE_PB[roles[i.of_channel]],
+                start_s=i.start_s,
+                overlap_s=i.overlap_s,
+            )
+            for i in d.interruptions
+        ],
+        silences=[pb.Silence(start_s=x.start_s, end_s=x.end_s, hold_like=x.hold_like) for x in d.silences],
+        longest_silence_s=d.longest_silence_s,
+        non_talk_s=d.non_talk_s,
+        hold_s=d.hold_s,
+        unanalysed=[pb.TimeRange(start_s=a, end_s=b) for a, b in d.unanalysed],
+    )
 
 
 def alert_pb(a: Alert) -> pb.Alert:
@@ -228,12 +272,15 @@ def call_pb(
     emotions: list[tuple[int, EmotionEstimate]],
     alerts: list[Alert],
 ) -> pb.Call:
-    return pb.Call(
+    call = pb.Call(
         summary=summary_pb(rec),
         segments=[segment_pb(ch, rec.roles[ch], seg) for ch, seg in segments],
         emotions=[emotion_pb(ch, rec.roles[ch], e) for ch, e in emotions],
         alerts=[alert_pb(a) for a in alerts],
     )
+    if rec.dynamics_json:
+        call.dynamics.CopyFrom(dynamics_pb(from_dict(json.loads(rec.dynamics_json)), rec.roles))
+    return call
 
 
 def audio_format_pb(rec: CallRecord, total_bytes: int) -> pb.AudioFormat:
@@ -281,6 +328,8 @@ def event_pb(call_id: str, stamped: ev.Stamped) -> pb.CallEvent:
         )
     elif isinstance(e, ev.Escalation):
         out.escalation.CopyFrom(alert_pb(e.alert))
+    elif isinstance(e, ev.ConversationDynamics):
+        out.dynamics.CopyFrom(dynamics_pb(e.dynamics, tuple(s.role for s in e.dynamics.speakers)))
     elif isinstance(e, ev.Ended):
         out.ended.CopyFrom(
             pb.CallEnded(

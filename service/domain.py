@@ -114,6 +114,13 @@ class CallRecord:
     alert_count: int = 0
     open_alert_count: int = 0
     alert_reasons: tuple[str, ...] = ()
+    # From the conversation dynamics (service/dynamics; 0 until the first update):
+    customer_talk_share: float = 0.0
+    agent_talk_share: float = 0.0
+    overtalk_s: float = 0.0
+    interruptions: int = 0
+    longest_silence_s: float = 0.0
+    dynamics_json: str = ""  # the whole ConversationDynamics as JSON (conversation.to_dict), "" before any
 
     @property
     def duration_s(self) -> float:

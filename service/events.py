@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from service.domain import CallStatus, Role
+from service.dynamics.conversation import Dynamics
 from service.emotion import EmotionEstimate
 from service.errors import CallguardError
 from service.escalation.alerts import Alert
@@ -41,6 +42,11 @@ class EmotionUpdate:
     channel: int
     role: Role
     estimate: EmotionEstimate
+
+
+@dataclass(frozen=True)
+class ConversationDynamics:
+    dynamics: Dynamics
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,17 @@ class Escalation:
     alert: Alert
 
 
-Event = Accepted | FinalTranscript | InterimTranscript | EmotionUpdate | Progress | Notice | Ended | Escalation
+Event = (
+    Accepted
+    | FinalTranscript
+    | InterimTranscript
+    | EmotionUpdate
+    | Progress
+    | Notice
+    | Ended
+    | Escalation
+    | ConversationDynamics
+)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from service import events as ev
+from service.dynamics.conversation import to_dict
 from service.escalation.alerts import Alert, alert_to_json
 
 
@@ -35,6 +36,9 @@ def event_dict(e: ev.Event) -> dict[str, Any] | None:
         }
     if isinstance(e, ev.Escalation):
         return {"type": "escalation", **alert_dict(e.alert)}
+    if isinstance(e, ev.ConversationDynamics):
+        d = to_dict(e.dynamics)
+        return {"type": "dynamics", "channel": None, "role": None, "start_s": 0.0, "end_s": d.pop("duration_s"), **d}
     if isinstance(e, ev.Notice):
         return {
             "type": "notice",

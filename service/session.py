@@ -29,6 +29,9 @@ from service import logs, metrics
 from service.audio.backlog import AudioBacklog
 from service.channel_analysis import ChannelAnalysis
 from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
+from service.dynamics.conversation import Dynamics
+from service.dynamics.live import CallDynamics
+from service.dynamics.talk import DynamicsOptions
 from service.emotion import EmotionOptions
 from service.errors import CallExists, CallguardError, InvalidInput, ServerFault
 from service.escalation.alerts import Alert
@@ -81,6 +84,16 @@ class SessionDeps:
         )
 
     @property
+    def dynamics_options(self) -> DynamicsOptions:
+        s = self.settings
+        return DynamicsOptions(
+            interruption_overlap_s=s.interruption_overlap_s,
+            dead_air_s=s.dead_air_s,
+            hold_s=s.hold_s,
+            update_every_s=s.dynamics_update_s,
+        )
+
+    @property
     def decode_options(self) -> DecodeOptions:
         s = self.settings
         return DecodeOptions(
@@ -128,6 +141,10 @@ class CallSession:
         self._channels = [
             _Channel(i, spec.role(i), self._fmt.sample_rate_hz, deps) for i in range(self._fmt.channel_count)
         ]
+        # Talk, overtalk and silences from every channel's VAD windows (a resumed call: from where it resumed).
+        self._dynamics = CallDynamics(tuple(ch.role for ch in self._channels), deps.dynamics_options)
+        for ch in self._channels:
+            ch.segmenter.on_window = lambda t, n, speech, i=ch.index: self._dynamics.observe(i, t, n, speech)
         self._frames_in = resumed_bytes // self._fmt.frame_bytes  # sample frames received (per channel)
         self._first_frame = self._frames_in
         if self._first_frame:  # a resumed call: its analysis starts where the stored audio ends
@@ -246,7 +263,9 @@ class CallSession:
             self._input_closed = True
         with contextlib.suppress(ValueError, OSError):  # closed already, or the disk is gone: nothing to add
             self._writer.sync()
-        self._analysis.put_control((_END, status, reason))
+        # With the number of frames received: audio refused by a full backlog at the very end of the call has
+        # no later frame to reveal the gap, and would otherwise go unanalysed without a notice.
+        self._analysis.put_control((_END, status, reason, self._frames_in))
 
     def fail(self, error: CallguardError) -> None:
         """End the client's stream with this error now (invalid input, or a fault on our side); finish storing
@@ -301,11 +320,14 @@ class CallSession:
                 batch.append(item)
             for entry in batch:
                 if entry[0] is _END:
+                    if entry[3] > expected:
+                        self._skip(expected, entry[3])
                     return entry[1], entry[2]
                 start, data = entry
                 if start > expected:
                     self._skip(expected, start)
                 expected = start + self._process(data)
+                self._publish_dynamics(self._dynamics.due(expected / self._fmt.sample_rate_hz))
             metrics.ANALYSIS_LAG.observe(max(0.0, self.call_time_s - expected / self._fmt.sample_rate_hz))
 
     def _process(self, data: bytes) -> int:
@@ -317,6 +339,7 @@ class CallSession:
             for estimate in estimates:
                 self._store("add_emotion", ch.index, estimate)
                 self._emit(ev.EmotionUpdate(ch.index, ch.role, estimate))
+                self._dynamics.add_rate(ch.index, estimate.end_s, estimate.speech_rate_sps)
                 self._escalate(self._detector.on_emotion(ch.index, ch.role, estimate))
             if self.spec.interim_results:
                 self._transcripts.maybe_interim(ch.index, ch.segmenter.partial())
@@ -328,6 +351,7 @@ class CallSession:
         log.warning("call %s: analysis fell behind, skipped %.2f s of audio", self.spec.call_id, end_s - start_s)
         metrics.SHED.labels("analysis").inc()
         metrics.SHED_SECONDS.labels("analysis").inc(end_s - start_s)
+        self._dynamics.skipped(start_s, end_s)
         for ch in self._channels:
             for utt in ch.skip(to_frame - from_frame):
                 self._transcripts.submit(ch.index, utt)
@@ -340,6 +364,11 @@ class CallSession:
                 f"analysis fell behind and skipped {end_s - start_s:.2f} s of audio (the audio is stored)",
             )
         )
+
+    def _publish_dynamics(self, dynamics: Dynamics | None) -> None:
+        if dynamics is not None:
+            self._store("save_dynamics", dynamics)
+            self._emit(ev.ConversationDynamics(dynamics))
 
     def _escalate(self, alerts: list[Alert]) -> None:
         """Store and publish first (supervisors and QA), then tell this call's own client."""
@@ -387,6 +416,8 @@ class CallSession:
                 unfinished,
             )
         stored = self._writer.close()
+        if stored:
+            self._publish_dynamics(self._dynamics.finish(self._fmt.duration_s(stored)))
         # If this write fails (a full disk), the audio file still has the bytes and restart recovery marks the row.
         self._store(
             "finish_call",

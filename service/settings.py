@@ -112,6 +112,16 @@ class Settings:
     baseline_windows: int = 8
     """Estimates that form a speaker's personal baseline (their first seconds of speech)."""
 
+    # --- conversation dynamics ---
+    dynamics_update_s: float = 10.0
+    """Call time between live ConversationDynamics events (talk shares, overtalk, interruptions, silences)."""
+    dead_air_s: float = 5.0
+    """Both sides silent at least this long is reported as a silence (dead air)."""
+    hold_s: float = 30.0
+    """A silence at least this long is marked hold-like (a hold, or a dead line)."""
+    interruption_overlap_s: float = 0.5
+    """Overtalk shorter than this is a backchannel ("嗯", "mm-hm"), not an interruption."""
+
     # --- escalation ---
     policy_file: str = ""
     """Escalation policy (TOML); empty: the documented default, service/escalation/default_policy.toml. Re-read when it changes."""
@@ -242,6 +252,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("need 0 < vad_neg_threshold <= vad_threshold < 1")
     if s.emotion_hop_s <= 0 or s.emotion_window_s < s.emotion_hop_s or s.baseline_windows < 1:
         raise ConfigError("need emotion_hop_s > 0, emotion_window_s >= emotion_hop_s and baseline_windows >= 1")
+    if s.dynamics_update_s <= 0 or s.dead_air_s <= 0 or s.hold_s < s.dead_air_s or s.interruption_overlap_s < 0:
+        raise ConfigError(
+            "need dynamics_update_s > 0, dead_air_s > 0, hold_s >= dead_air_s, interruption_overlap_s >= 0"
+        )
     if s.max_frame_s <= 0 or s.max_utterance_s < 1:
         raise ConfigError("max_frame_s must be > 0 and max_utterance_s >= 1")
     if not (1.0 <= s.whisper_window_s <= 30.0 and 1.0 <= s.whisper_busy_window_s <= 30.0):

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from service.auth import TokenRecord
 from service.domain import AuditEntry, CallOrder, CallQuery, CallRecord, CallStatus
+from service.dynamics.conversation import Dynamics
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
 from service.transcription.results import Segment
@@ -23,6 +24,8 @@ class CallStore(Protocol):
     def add_segment(self, call_id: str, channel: int, segment: Segment) -> None: ...
 
     def add_emotion(self, call_id: str, channel: int, estimate: EmotionEstimate) -> None: ...
+
+    def save_dynamics(self, call_id: str, dynamics: Dynamics) -> None: ...
 
     def emotions(self, call_id: str, *, since_s: float | None = None) -> list[tuple[int, EmotionEstimate]]:
         """(channel, estimate) in call-time order; with `since_s`, only estimates ending after that call time."""

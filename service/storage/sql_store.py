@@ -14,6 +14,7 @@ from typing import Any
 from service.audio.formats import AudioFormat, Encoding
 from service.auth import AccessRole, TokenRecord
 from service.domain import AGENT_KEYS, AuditEntry, CallOrder, CallQuery, CallRecord, CallStatus, Role
+from service.dynamics.conversation import Dynamics, to_dict
 from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound
 from service.escalation.alerts import Alert, alert_from_json, alert_to_json
@@ -103,6 +104,25 @@ class SqlCallStore:
         self._run(
             "UPDATE calls SET audio_bytes = ?, utterances_shed = ?, segments_dropped = ? WHERE call_id = ? AND owner = ?",
             (audio_bytes, utterances_shed, segments_dropped, call_id, self.owner),
+        )
+
+    def save_dynamics(self, call_id: str, dynamics: Dynamics) -> None:
+        """The call's conversation dynamics so far (the JSON for GetCall, the headline numbers as columns
+        for lists and sorting); written by the owning instance only, like progress."""
+        share = {r: sum(s.talk_share for s in dynamics.speakers if s.role is r) for r in Role}
+        self._run(
+            "UPDATE calls SET dynamics = ?, customer_talk_share = ?, agent_talk_share = ?, overtalk_s = ?,"
+            " interruptions = ?, longest_silence_s = ? WHERE call_id = ? AND owner = ?",
+            (
+                json.dumps(to_dict(dynamics), ensure_ascii=False),
+                share[Role.CUSTOMER],
+                share[Role.AGENT],
+                dynamics.overtalk_s,
+                len(dynamics.interruptions),
+                dynamics.longest_silence_s,
+                call_id,
+                self.owner,
+            ),
         )
 
     def finish_call(
@@ -424,6 +444,12 @@ def _record(row: Any) -> CallRecord:
         alert_count=row["alert_count"],
         open_alert_count=row["open_alert_count"],
         alert_reasons=tuple(sorted(row["alert_reasons"].split(","))) if row["alert_reasons"] else (),
+        customer_talk_share=row["customer_talk_share"],
+        agent_talk_share=row["agent_talk_share"],
+        overtalk_s=row["overtalk_s"],
+        interruptions=row["interruptions"],
+        longest_silence_s=row["longest_silence_s"],
+        dynamics_json=row["dynamics"],
     )
 
 

@@ -114,6 +114,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE calls ADD COLUMN segments_dropped INTEGER NOT NULL DEFAULT 0
     """,
+    """
+    ALTER TABLE calls ADD COLUMN dynamics TEXT NOT NULL DEFAULT '';  -- JSON: service/dynamics/conversation.py
+    ALTER TABLE calls ADD COLUMN customer_talk_share REAL NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN agent_talk_share REAL NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN overtalk_s REAL NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN longest_silence_s REAL NOT NULL DEFAULT 0
+    """,
 ]
 
 

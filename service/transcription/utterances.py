@@ -10,6 +10,7 @@ cut at `max_utterance_s` (at the last short pause if there was one) so a monolog
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +66,9 @@ class UtteranceSegmenter:
         self._silence_start: int | None = None
         self._last_pause: int | None = None  # start of the latest short pause inside the utterance
         self._marks: deque[int] = deque(maxlen=int(30 * SAMPLE_RATE_HZ / WINDOW_SAMPLES))  # recent speech windows
+        # Told about every VAD window: (start s, length s, speech with the endpointer's hysteresis). The
+        # conversation dynamics (service/dynamics) count talk from the same decisions the transcript uses.
+        self.on_window: Callable[[float, float, bool], None] | None = None
 
     @property
     def position_s(self) -> float:
@@ -79,8 +83,11 @@ class UtteranceSegmenter:
         out: list[Utterance] = []
         for prob in probs:
             out.extend(self._step(float(prob), self._origin))
-            if prob >= self._opt.threshold or (self._speech_start is not None and prob >= self._opt.neg_threshold):
+            speech = prob >= self._opt.threshold or (self._speech_start is not None and prob >= self._opt.neg_threshold)
+            if speech:
                 self._marks.append(self._origin)  # speech with the endpointer's hysteresis
+            if self.on_window is not None:
+                self.on_window(self._origin / SAMPLE_RATE_HZ, WINDOW_SAMPLES / SAMPLE_RATE_HZ, speech)
             self._origin += WINDOW_SAMPLES
         self._trim()
         return out
