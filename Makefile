@@ -36,7 +36,7 @@ browser: $(CHROMIUM)
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei
 
 # Debian's PostgreSQL and Redis for the scale-out tests and benchmark; the tests start private servers on
 # loopback (data in a temporary directory) and stop them, so nothing here runs as a system service.
@@ -61,6 +61,7 @@ format: install
 bench: install engines
 	$(PY) -m bench.speech_coverage
 	$(PY) -m bench.emotion_path
+	$(PY) -m bench.dynamics
 	$(PY) -m bench.transcription
 	$(PY) -m bench.stream_load --backend both --compare-window 30
 	$(PY) -m bench.escalation

@@ -83,7 +83,7 @@ def status_from_pb(status: int) -> CallStatus | None:
     return _STATUSES[status]
 
 
-_ORDERS = {pb.NEWEST: CallOrder.NEWEST, pb.PEAK_ANGER: CallOrder.PEAK_ANGER}
+_ORDERS = {pb.CallOrder.Value(o.value): o for o in CallOrder}
 MAX_QUERY_TEXT = 200
 
 
@@ -92,7 +92,8 @@ def call_query(req: pb.ListCallsRequest) -> CallQuery:
     if req.min_alert_level not in (0, 1, 2, 3):
         raise InvalidInput(f"min_alert_level {req.min_alert_level} is not LOW (1), MEDIUM (2) or HIGH (3)")
     if req.order not in _ORDERS:
-        raise InvalidInput(f"order {req.order} is not NEWEST (0) or PEAK_ANGER (1)")
+        names = ", ".join(f"{o.value} ({pb.CallOrder.Value(o.value)})" for o in CallOrder)
+        raise InvalidInput(f"order {req.order} is not one of {names}")
     if max(len(req.reason), len(req.agent), len(req.queue), len(req.text)) > MAX_QUERY_TEXT:
         raise InvalidInput(f"reason, agent, queue and text filters are at most {MAX_QUERY_TEXT} characters")
     return CallQuery(

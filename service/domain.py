@@ -130,7 +130,26 @@ class CallRecord:
 class CallOrder(enum.Enum):
     NEWEST = "NEWEST"  # by start time, newest first
     PEAK_ANGER = "PEAK_ANGER"  # by the highest anger estimate of any speaker, highest first
+    # by the conversation dynamics, highest first (QA looking for talk-over, cut-offs, dead air)
+    OVERTALK = "OVERTALK"
+    INTERRUPTIONS = "INTERRUPTIONS"
+    LONGEST_SILENCE = "LONGEST_SILENCE"
+    AGENT_TALK_SHARE = "AGENT_TALK_SHARE"
 
+    @property
+    def field(self) -> str:
+        """The CallRecord field (and calls column) the order sorts by."""
+        return _ORDER_FIELD[self]
+
+
+_ORDER_FIELD = {
+    CallOrder.NEWEST: "started_at",
+    CallOrder.PEAK_ANGER: "peak_anger",
+    CallOrder.OVERTALK: "overtalk_s",
+    CallOrder.INTERRUPTIONS: "interruptions",
+    CallOrder.LONGEST_SILENCE: "longest_silence_s",
+    CallOrder.AGENT_TALK_SHARE: "agent_talk_share",
+}
 
 AGENT_KEYS = ("agent", "agent_id")  # metadata keys that name the agent, the first one set wins
 

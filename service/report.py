@@ -38,7 +38,7 @@ def event_dict(e: ev.Event) -> dict[str, Any] | None:
         return {"type": "escalation", **alert_dict(e.alert)}
     if isinstance(e, ev.ConversationDynamics):
         d = to_dict(e.dynamics)
-        return {"type": "dynamics", "channel": None, "role": None, "start_s": 0.0, "end_s": d.pop("duration_s"), **d}
+        return {"type": "dynamics", "channel": -1, "role": None, "start_s": 0.0, "end_s": d.pop("duration_s"), **d}
     if isinstance(e, ev.Notice):
         return {
             "type": "notice",

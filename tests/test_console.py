@@ -17,6 +17,7 @@ from callguard.v1 import callguard_pb2 as pb
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service.client import StreamOptions, requests_for
+from tests.test_dynamics import build_timed_call
 from tests.test_escalation import _switch_call
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -269,3 +270,50 @@ def test_live_board_separates_ended_calls_and_shows_the_viewers_zone(browser: Br
         stop.set()
         running.stop(grace_s=2)
         mine.store.close()
+
+
+def test_call_page_and_list_show_conversation_dynamics(page: Page, server, stub, ravdess, casia) -> None:
+    """Talk shares, overtalk, the interruption and the silences of a call with known timing (test_dynamics):
+    as lanes on the call page's time axis and as sortable columns of the call list."""
+    audio, want = build_timed_call(ravdess, casia)
+    options = StreamOptions(
+        call_id="console-dynamics", language="auto", metadata={"agent": "bo"}, realtime=True, speed=4.0
+    )
+    events = list(stub.StreamCall(requests_for(audio, options)))
+    final = [e.dynamics for e in events if e.WhichOneof("event") == "dynamics"][-1]
+    assert len(final.interruptions) == 1 and not final.unanalysed
+    base = f"http://127.0.0.1:{server.http_port}"
+
+    page.goto(base + "/calls?min_level=&order=interruptions")
+    mine = page.locator('#list tr[data-call="console-dynamics"]')
+    expect(mine).to_be_visible()
+    counts = [int(t) for t in page.locator("#list tbody tr td:nth-child(13)").all_inner_texts()]
+    assert counts == sorted(counts, reverse=True) and counts[0] >= 1  # most interruptions first, on the server
+    cells = mine.locator("td")
+    customer, agent = (round(100 * s.talk_share) for s in final.speakers)
+    expect(cells.nth(10)).to_have_text(f"{customer} / {agent}%")
+    expect(cells.nth(11)).to_have_text(f"{final.overtalk_s:.1f} s")
+    expect(cells.nth(12)).to_have_text("1")
+    page.click("th[data-order=longest_silence]")  # sorts on the server: the longest silence first
+    expect(page.locator("select[name=order]")).to_have_value("longest_silence")
+    shown = [float(t.split()[0]) for t in page.locator("#list tbody tr td:nth-child(14)").all_inner_texts()]
+    assert shown == sorted(shown, reverse=True) and shown[0] >= final.longest_silence_s - 0.05
+    _shot(page, "calls-dynamics")
+
+    page.goto(base + "/calls/console-dynamics")
+    box = page.locator("#dynamics")
+    expect(box).to_contain_text("customer talk")
+    expect(box).to_contain_text("1 interruption")
+    expect(box).to_contain_text(f"{final.longest_silence_s:.1f} s")
+    lane = page.locator("#lane-talk")
+    expect(lane.locator(".cut")).to_have_count(1)
+    expect(lane.locator(".band.hold")).to_have_count(1)
+    expect(lane.locator(".band.quiet")).to_have_count(len(final.silences) - 1)
+    expect(lane.locator(".band.over")).to_have_count(len(final.overtalk))
+    cut = lane.locator(".cut")
+    assert "Agent talked over the customer" in cut.get_attribute("title")
+    cut.click()  # seeks to where the agent cut in
+    now = page.evaluate("document.getElementById('audio').currentTime")
+    assert want["cut_in_s"] - 0.4 <= now <= want["cut_in_s"] + 1.0, now
+    page.click("#play")
+    _shot(page, "call-dynamics")

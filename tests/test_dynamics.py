@@ -85,6 +85,10 @@ def _speech(clip: Clip) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def timed_call(ravdess, casia):
+    return build_timed_call(ravdess, casia)
+
+
+def build_timed_call(ravdess: list[Clip], casia: list[Clip]):  # type: ignore[no-untyped-def]
     """Customer (a Mandarin voice) and agent (an English voice) on separate channels, with known timing:
     0: customer talks ~5 s (four sentences, 0.2 s pauses); the agent cuts in 2 s after she starts and talks over her; 12 s of dead air;
     a question and an answer with a 0.6 s gap; 34 s of hold; the customer again."""

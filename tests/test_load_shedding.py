@@ -111,3 +111,4 @@ def test_analysis_overload_skips_audio_visibly_and_stores_every_byte(tight_serve
         assert len(gaps) == len(shed)  # (none adjacent: analysis resumes between them)
         skipped_s = sum(n.end_s - n.start_s for n in shed)
         assert sum(b - a for a, b in gaps) == pytest.approx(skipped_s, abs=0.01 * len(gaps) + 1e-6)
+    _nothing_lost(f"127.0.0.1:{tight_server.port}", calls, results)

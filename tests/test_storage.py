@@ -278,3 +278,35 @@ def test_migration_4_backfills_peak_scores_of_calls_stored_before_it(tmp_path) -
     assert store.schema_version == len(MIGRATIONS)
     assert old.peak_anger == pytest.approx(0.8) and old.peak_disappointment == pytest.approx(0.2)
     store.close()
+
+
+def test_conversation_dynamics_are_stored_and_every_list_order_sorts_and_pages(store) -> None:
+    from service.dynamics.conversation import summarise
+    from service.dynamics.talk import Spurt
+
+    # (spurts) per call: q0 the most overtalk, q1 two interruptions, q2 the longest silence, q3 the agent talks most
+    calls = {
+        "q0": [Spurt(0, 0, 10), Spurt(1, 2, 9)],
+        "q1": [Spurt(0, 0, 5), Spurt(1, 2, 4), Spurt(0, 10, 15), Spurt(1, 12, 14)],
+        "q2": [Spurt(0, 0, 2), Spurt(1, 57, 59)],
+        "q3": [Spurt(0, 0, 1), Spurt(1, 1.5, 20)],
+    }
+    for i, (call_id, spurts) in enumerate(calls.items()):
+        store.create_call(record(call_id, 100.0 + i))
+        store.save_dynamics(call_id, summarise(spurts, (Role.CUSTOMER, Role.AGENT), 60.0))
+    got = store.get_call("q1")
+    assert got.interruptions == 2 and got.overtalk_s == 4.0 and got.longest_silence_s == 45.0
+    assert got.customer_talk_share == pytest.approx(10 / 14, abs=1e-3) and '"interruptions"' in got.dynamics_json
+    expected = {
+        CallOrder.OVERTALK: ["q0", "q1", "q3", "q2"],
+        CallOrder.INTERRUPTIONS: ["q1", "q0", "q3", "q2"],
+        CallOrder.LONGEST_SILENCE: ["q2", "q0", "q1", "q3"],
+        CallOrder.AGENT_TALK_SHARE: ["q3", "q2", "q0", "q1"],
+    }
+    for order, want in expected.items():
+        assert [r.call_id for r in store.list_calls(limit=10, query=CallQuery(order=order))] == want, order
+        paged, after = [], None
+        while page := store.list_calls(limit=1, after=after, query=CallQuery(order=order)):
+            paged.append(page[0].call_id)
+            after = store.order_key(page[0], order)
+        assert paged == want, order

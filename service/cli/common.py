@@ -132,3 +132,56 @@ def alert_line(a: pb.Alert) -> str:
         f"({a.start_s:.1f}-{a.end_s:.1f}s): {a.evidence} -> {a.action}  [id {a.alert_id}]"
     )
     return colour(line, "1;31" if a.level == pb.HIGH else "1;33")
+
+
+def _mmss(t: float) -> str:
+    return f"{int(t // 60)}:{t % 60:04.1f}"
+
+
+def dynamics_rows(d: pb.ConversationDynamics) -> list[tuple[str, str]]:
+    """(label, text) rows for a call's conversation dynamics: talk, overtalk and interruptions, silences, rate."""
+    if not d.speakers:
+        return []
+    talk = ", ".join(
+        f"{ROLE_NAMES[s.role]} {s.talk_s:.1f} s ({100 * s.talk_share:.0f}%, {s.turns} turns)" for s in d.speakers
+    )
+    rows = [("talk", talk)]
+    if len(d.speakers) > 1:
+        cuts = "; ".join(
+            f"{ROLE_NAMES[i.by_role]} over {ROLE_NAMES[i.of_role]} at {_mmss(i.start_s)} for {i.overlap_s:.1f} s"
+            for i in d.interruptions
+        )
+        n = len(d.interruptions)
+        rows.append(
+            ("overtalk", f"{d.overtalk_s:.1f} s; {n} interruption{'s' * (n != 1)}" + (f": {cuts}" if cuts else ""))
+        )
+    quiet = "; ".join(
+        f"{'hold-like' if s.hold_like else 'dead air'} {_mmss(s.start_s)}-{_mmss(s.end_s)} ({s.end_s - s.start_s:.1f} s)"
+        for s in d.silences
+    )
+    rows.append(
+        (
+            "silence",
+            f"longest {d.longest_silence_s:.1f} s, nobody talking {d.non_talk_s:.1f} s"
+            + (f"; {quiet}" if quiet else ""),
+        )
+    )
+    rates = [
+        f"{ROLE_NAMES[s.role]} " + " ".join(f"{p.speech_rate_sps:.1f}" for p in s.speech_rate)
+        for s in d.speakers
+        if s.speech_rate
+    ]
+    if rates:
+        rows.append(("speech_rate", "syllables/s per 30 s: " + "; ".join(rates)))
+    if d.unanalysed:
+        rows.append(
+            ("NOTE", f"{sum(r.end_s - r.start_s for r in d.unanalysed):.1f} s not analysed (analysis was behind)")
+        )
+    return rows
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """Label/value rows, values aligned in one column."""
+    width = max((len(label) for label, _ in rows), default=0) + 2
+    for label, value in rows:
+        print(f"{label:{width}}{value}")

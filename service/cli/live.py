@@ -17,8 +17,10 @@ from service.cli.common import (
     alerts_summary,
     as_dict,
     connection,
+    dynamics_rows,
     emotion_line,
     print_json,
+    print_rows,
 )
 from service.domain import OPEN_ALERTS_HEADER
 from service.errors import CallguardError
@@ -80,9 +82,12 @@ def cmd_stream(args: argparse.Namespace) -> int:
             flush=True,
         )
     alerts: dict[str, pb.Alert] = {}
+    dynamics = pb.ConversationDynamics()
     for event in client.stream_call(stub, audio, options):
         if event.WhichOneof("event") == "escalation":
             alerts[event.escalation.alert_id] = event.escalation
+        if event.WhichOneof("event") == "dynamics":
+            dynamics = event.dynamics
         if args.json:
             print_json(as_dict(event))
         else:
@@ -90,6 +95,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             if line:
                 print(line, flush=True)
     if not args.json:
+        print_rows(dynamics_rows(dynamics))
         print(alerts_summary(list(alerts.values())))
     return 0
 
@@ -101,6 +107,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     import tempfile
 
     from service import convert
+    from service.dynamics.conversation import from_dict
     from service.offline import analyse_recording
     from service.server import build_deps
 
@@ -143,6 +150,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 print(f'  {e["start_s"]:6.2f}-{e["end_s"]:6.2f} "{e["text"]}"')
             elif e["type"] == "escalation":
                 print(f"  {alert_banner(e)}")
+    last = [e for e in events if e["type"] == "dynamics"][-1:]
+    if last:
+        d = {k: v for k, v in last[0].items() if k not in ("type", "channel", "role", "start_s")}
+        d["duration_s"] = d.pop("end_s")
+        print()
+        print_rows(dynamics_rows(convert.dynamics_pb(from_dict(d), spec.roles)))
     final = {e["alert_id"]: e for e in events if e["type"] == "escalation"}  # each alert at its last version
     print("\n" + alerts_summary(list(final.values())))
     return 0

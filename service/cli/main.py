@@ -135,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", default="", help="only calls of this agent (metadata agent)")
     p.add_argument("--queue", default="", help="only calls of this queue (metadata queue)")
     p.add_argument("--text", default="", help="text in the call id, metadata or transcript")
-    p.add_argument("--order", choices=["newest", "peak-anger"], default="newest", help="sort order (default newest)")
+    p.add_argument(
+        "--order",
+        choices=["newest", "peak-anger", "overtalk", "interruptions", "longest-silence", "agent-talk-share"],
+        default="newest",
+        help="sort order, highest first (default newest)",
+    )
     p.set_defaults(func=cmd_calls)
 
     p = client_parser("show", "show a stored call: metadata and transcript")

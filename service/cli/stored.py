@@ -16,7 +16,9 @@ from service.cli.common import (
     alert_banner,
     as_dict,
     connection,
+    dynamics_rows,
     print_json,
+    print_rows,
     when,
     zone_label,
 )
@@ -39,7 +41,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
             agent=args.agent,
             queue=args.queue,
             text=args.text,
-            order=pb.PEAK_ANGER if args.order == "peak-anger" else pb.NEWEST,
+            order=pb.CallOrder.Value(args.order.replace("-", "_").upper()),
         )
     )
     if args.json:
@@ -90,14 +92,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         *sorted(s.metadata.items()),
         ("peak", f"anger {s.peak_anger:.2f}, disappointment {s.peak_disappointment:.2f} (any speaker)"),
         ("alerts", _alert_count(s)),
+        *dynamics_rows(call.dynamics),
     ]
     if s.utterances_shed:
         rows.append(("WARNING", f"{s.utterances_shed} utterances were not transcribed (transcription was behind)"))
     if s.segments_dropped:
         rows.append(("NOTE", f"{s.segments_dropped} decoded segments were dropped as likely hallucinations"))
-    width = max(len(label) for label, _ in rows) + 2
-    for label, value in rows:
-        print(f"{label:{width}}{value}")
+    print_rows(rows)
     for a in call.alerts:
         print(f"\n  {alert_banner(a, as_event=False)}")
         if a.status == pb.ACKNOWLEDGED:

@@ -10,6 +10,7 @@ interruptions need the speakers on separate channels.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -107,11 +108,19 @@ def _overlaps(spurts: Sequence[Spurt]) -> list[tuple[float, float]]:
 
 
 def _interruptions(spurts: Sequence[Spurt], opt: DynamicsOptions) -> list[Interruption]:
+    """O(n log n): a channel's spurts do not overlap each other, so the one under way when another channel's
+    spurt starts is found by bisection on that channel's start times."""
+    by_channel: dict[int, list[Spurt]] = {}
+    for s in sorted(spurts, key=lambda s: s.start_s):
+        by_channel.setdefault(s.channel, []).append(s)
+    starts = {ch: [s.start_s for s in mine] for ch, mine in by_channel.items()}
     out = []
     for b in spurts:
-        for a in spurts:
-            if a.channel == b.channel or not a.start_s < b.start_s < a.end_s:
+        for ch, mine in by_channel.items():
+            k = bisect.bisect_left(starts[ch], b.start_s) - 1  # the last of ch's spurts starting before b
+            if ch == b.channel or k < 0 or not mine[k].end_s > b.start_s:
                 continue
+            a = mine[k]
             overlap = min(a.end_s, b.end_s) - b.start_s
             if b.start_s - a.start_s >= opt.interruption_after_s and overlap >= opt.interruption_overlap_s:
                 out.append(Interruption(b.channel, a.channel, round(b.start_s, 2), round(overlap, 2)))

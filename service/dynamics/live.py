@@ -23,6 +23,11 @@ class CallDynamics:
         self._next_update_s = self._opt.update_every_s
         self._unanalysed: list[tuple[float, float]] = []
 
+    @property
+    def spurts(self) -> tuple[Spurt, ...]:
+        """Every closed talk spurt so far, all channels."""
+        return tuple(self._spurts)
+
     def observe(self, channel: int, start_s: float, length_s: float, speech: bool) -> None:
         """One VAD window of one channel (UtteranceSegmenter.on_window)."""
         self._spurts += self._trackers[channel].observe(start_s, length_s, speech)

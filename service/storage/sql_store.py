@@ -20,7 +20,7 @@ from service.errors import CallExists, CallNotFound
 from service.escalation.alerts import Alert, alert_from_json, alert_to_json
 from service.transcription.results import Segment, Word
 
-_ORDER_COLUMN = {CallOrder.NEWEST: "c.started_at", CallOrder.PEAK_ANGER: "c.peak_anger"}
+_ORDER_COLUMN = {order: f"c.{order.field}" for order in CallOrder}
 
 
 @dataclass(frozen=True)
@@ -289,8 +289,7 @@ class SqlCallStore:
 
     def order_key(self, record: CallRecord, order: CallOrder) -> tuple[float, str]:
         """The (sort value, call id) a page ends on: pass it as `after` for the next page."""
-        value = record.started_at if order is CallOrder.NEWEST else record.peak_anger
-        return value, record.call_id
+        return float(getattr(record, order.field)), record.call_id
 
     # ---- transcript and emotions --------------------------------------------------------------------------
     def add_segment(self, call_id: str, channel: int, segment: Segment) -> None:

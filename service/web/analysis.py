@@ -35,6 +35,12 @@ COLUMNS = [
     "acknowledged_at",
     "note",
     "alert_id",
+    # the call's conversation dynamics (the same on every row of a call)
+    "customer_talk_share",
+    "agent_talk_share",
+    "overtalk_s",
+    "interruptions",
+    "longest_silence_s",
 ]
 
 
@@ -72,6 +78,11 @@ def rows(summary: pb.CallSummary, alerts: Iterable[pb.Alert]) -> list[dict[str, 
                 "acknowledged_at": iso8601(a.acknowledged_at) if a.HasField("acknowledged_at") else "",
                 "note": a.acknowledgement_note,
                 "alert_id": a.alert_id,
+                "customer_talk_share": f"{summary.customer_talk_share:.2f}",
+                "agent_talk_share": f"{summary.agent_talk_share:.2f}",
+                "overtalk_s": f"{summary.overtalk_s:.1f}",
+                "interruptions": str(summary.interruptions),
+                "longest_silence_s": f"{summary.longest_silence_s:.1f}",
             }
         )
     return out

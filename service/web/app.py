@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from service import convert, metrics
 from service.auth import OPEN_ACCESS, Authenticator, Permission, PermissionDenied, Principal, Unauthenticated
-from service.domain import CallStatus
+from service.domain import CallOrder, CallStatus
 from service.errors import (
     CallExists,
     CallguardError,
@@ -88,8 +88,8 @@ def list_request(
     order: str = "newest",
 ) -> pb.ListCallsRequest:
     """HTTP query parameters -> the gRPC ListCallsRequest (one query language for both)."""
-    if order not in ("newest", "peak_anger"):
-        raise InvalidInput(f"order={order[:20]!r} is not newest or peak_anger")
+    if order.upper() not in CallOrder.__members__:
+        raise InvalidInput(f"order={order[:20]!r} is not one of {', '.join(o.value.lower() for o in CallOrder)}")
     if status and status.upper() not in CallStatus.__members__:
         raise InvalidInput(f"status={status[:20]!r} is not active, completed or incomplete")
     req = pb.ListCallsRequest(
@@ -102,7 +102,7 @@ def list_request(
         agent=agent,
         queue=queue,
         text=text,
-        order=pb.PEAK_ANGER if order == "peak_anger" else pb.NEWEST,
+        order=pb.CallOrder.Value(order.upper()),
     )
     for name, value in (("started_from", started_from), ("started_to", started_to)):
         unix = _unix(value, name)
@@ -125,7 +125,9 @@ class CallFilter:
         agent: str = "",
         queue: str = "",
         q: Annotated[str, Query(description="text in the call id, metadata or transcript")] = "",
-        order: Annotated[str, Query(description="newest or peak_anger")] = "newest",
+        order: Annotated[
+            str, Query(description="newest, peak_anger, overtalk, interruptions, longest_silence or agent_talk_share")
+        ] = "newest",
     ) -> None:
         self.kwargs = dict(
             status=status,

@@ -7,6 +7,7 @@ const audio = document.getElementById("audio");
 const charts = [];
 let duration = 0;
 let segments = [];
+let dynamics = null;
 
 function seek(t) {
   audio.currentTime = Math.max(0, t);
@@ -109,6 +110,32 @@ function layoutLanes(u, alerts) {
     b.addEventListener("click", () => seek(a.start_s));
     alertLane.appendChild(b);
   }
+  const talk = document.getElementById("lane-talk");
+  talk.querySelectorAll(".band, .cut").forEach((m) => m.remove());
+  const d = dynamics || {};
+  const band = (a, b, cls, title) => {
+    const el = document.createElement("div");
+    el.className = `band ${cls}`;
+    el.style.left = `${x(a)}px`;
+    el.style.width = `${Math.max(3, x(b) - x(a))}px`;
+    el.title = title;
+    el.addEventListener("click", () => seek(a));
+    talk.appendChild(el);
+  };
+  for (const s of d.silences || []) band(s.start_s, s.end_s, s.hold_like ? "hold" : "quiet",
+    `${s.hold_like ? "hold-like silence" : "dead air"} ${cg.clock(s.start_s)}–${cg.clock(s.end_s)} (${(s.end_s - s.start_s).toFixed(1)} s)`);
+  for (const r of d.overtalk || []) band(r.start_s, r.end_s, "over", `both talking ${cg.clock(r.start_s)}–${cg.clock(r.end_s)}`);
+  for (const r of d.unanalysed || []) band(r.start_s, r.end_s, "gap", `not analysed ${cg.clock(r.start_s)}–${cg.clock(r.end_s)} (analysis was behind)`);
+  for (const i of d.interruptions || []) {
+    const b = document.createElement("button");
+    b.className = `cut ${i.by_role}`;
+    b.style.left = `${x(i.start_s)}px`;
+    const who = cg.role(i.by_role);
+    b.title = `${who[0].toUpperCase()}${who.slice(1)} talked over the ${cg.role(i.of_role)} at ${cg.clock(i.start_s)} for ${i.overlap_s.toFixed(1)} s`;
+    b.textContent = "▼";
+    b.addEventListener("click", () => seek(i.start_s));
+    talk.appendChild(b);
+  }
   for (const ch of [0, 1]) {
     const lane = document.getElementById(`lane-${ch}`);
     lane.querySelectorAll(".seg").forEach((s) => s.remove());
@@ -166,6 +193,23 @@ function renderHead(s) {
   if (s.channel_count < 2) document.getElementById("solo").style.display = "none";
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function renderDynamics(d) {
+  const box = document.getElementById("dynamics");
+  if (!d || !d.speakers || !d.speakers.length) { box.innerHTML = `<span class="muted">No conversation dynamics for this call.</span>`; return; }
+  const pct = (v) => `${Math.round((v || 0) * 100)}%`;
+  const talk = d.speakers.map((s) => `<div><span>${cg.esc(cg.role(s.role))} talk</span>${(s.talk_s || 0).toFixed(1)} s · ${pct(s.talk_share)}` +
+    `${s.interruptions_made ? ` · <b>made ${plural(s.interruptions_made, "interruption")}</b>` : ""}</div>`).join("");
+  const rate = d.speakers.filter((s) => (s.speech_rate || []).length).map((s) =>
+    `${cg.esc(cg.role(s.role))} ${s.speech_rate.map((p) => p.speech_rate_sps.toFixed(1)).join(" → ")}`).join("; ");
+  box.innerHTML = talk +
+    (d.speakers.length > 1 ? `<div><span>overtalk</span>${(d.overtalk_s || 0).toFixed(1)} s · ${plural((d.interruptions || []).length, "interruption")}</div>` : "") +
+    `<div><span>longest silence</span>${(d.longest_silence_s || 0).toFixed(1)} s${d.hold_s ? ` · hold-like ${d.hold_s.toFixed(0)} s` : ""}</div>` +
+    (rate ? `<div class="wide"><span>speech rate, syllables/s per 30 s</span>${rate}</div>` : "") +
+    ((d.unanalysed || []).length ? `<div><span>note</span>${d.unanalysed.length} stretch(es) not analysed</div>` : "");
+}
+
 function renderAnalysis(table) {
   const body = document.querySelector("#analysis tbody");
   body.innerHTML = table.rows.length ? table.rows.map((r) =>
@@ -191,6 +235,8 @@ async function main() {
   audio.src = `${base}/audio.wav`;
   document.getElementById("call-csv").href = `/api/analysis.csv?call_id=${encodeURIComponent(callId)}`;
   renderTranscript(call);
+  dynamics = call.dynamics || null;
+  renderDynamics(dynamics);
   renderAnalysis(table);
   const u = chart(document.getElementById("emotion-chart"), "Anger and disappointment (0–1; dashed: agent)", tl.tracks, ["anger", "disappointment"], [0, 1], call.alerts);
   chart(document.getElementById("prosody-chart"), "Pitch (semitones) and loudness (dB) vs. the speaker's own baseline", tl.tracks, ["pitch_st", "loudness_db"], null, call.alerts);

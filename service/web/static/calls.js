@@ -34,13 +34,13 @@ async function load() {
   const body = document.querySelector("#list tbody");
   try {
     const page = await cg.json(`/api/calls?${params}`);
-    body.innerHTML = page.calls.length ? page.calls.map(row).join("") : `<tr><td colspan="11" class="empty">No calls match this filter.</td></tr>`;
+    body.innerHTML = page.calls.length ? page.calls.map(row).join("") : `<tr><td colspan="15" class="empty">No calls match this filter.</td></tr>`;
     document.getElementById("next").disabled = !page.next_page_token;
     document.getElementById("next").dataset.token = page.next_page_token;
     document.getElementById("prev").disabled = tokens.length < 2;
     document.getElementById("page-info").textContent = `page ${tokens.length}`;
   } catch (e) {
-    body.innerHTML = `<tr><td colspan="11" class="empty">${cg.esc(e.message)}</td></tr>`;
+    body.innerHTML = `<tr><td colspan="15" class="empty">${cg.esc(e.message)}</td></tr>`;
   }
 }
 
@@ -52,12 +52,23 @@ function row(c) {
     `<td class="num">${cg.clock(c.duration_s)}</td><td>${cg.esc(meta.agent || meta.agent_id || "")}</td><td>${cg.esc(meta.queue || "")}</td>` +
     `<td>${cg.esc(cg.customer(meta))}</td><td><span class="bar" style="width:${Math.round(peak * 60)}px"></span>${peak.toFixed(2)}</td>` +
     `<td>${cg.level(c.max_alert_level)}</td><td>${cg.esc((c.alert_reasons || []).join(", "))}</td>` +
-    `<td class="num">${c.open_alert_count || ""}</td><td>${cg.esc(c.status.toLowerCase())}</td></tr>`;
+    `<td class="num">${c.open_alert_count || ""}</td>` +
+    `<td class="num">${talk(c)}</td><td class="num">${(c.overtalk_s || 0).toFixed(1)} s</td>` +
+    `<td class="num">${c.interruptions || 0}</td><td class="num">${(c.longest_silence_s || 0).toFixed(1)} s</td>` +
+    `<td>${cg.esc(c.status.toLowerCase())}</td></tr>`;
+}
+
+function talk(c) {
+  const a = c.customer_talk_share || 0, b = c.agent_talk_share || 0;
+  return a + b ? `${Math.round(a * 100)} / ${Math.round(b * 100)}%` : "—";
 }
 
 form.addEventListener("submit", (ev) => { ev.preventDefault(); tokens = [""]; load(); });
 document.getElementById("next").addEventListener("click", (ev) => { tokens.push(ev.target.dataset.token); load(); });
 document.getElementById("prev").addEventListener("click", () => { tokens.pop(); load(); });
 for (const el of document.querySelectorAll("[data-zone]")) el.textContent = cg.zone();
+for (const th of document.querySelectorAll("th[data-order]")) {  // sort by a column: highest first, on the server
+  th.addEventListener("click", () => { form.elements.order.value = th.dataset.order; tokens = [""]; load(); });
+}
 loadFormFromUrl();
 load();
