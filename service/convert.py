@@ -27,6 +27,7 @@ from service.dynamics.conversation import Dynamics, from_dict
 from service.emotion import EmotionEstimate
 from service.errors import InvalidInput
 from service.escalation.alerts import Alert, AlertFilter
+from service.escalation.outcome import Outcome
 from service.escalation.policy import Level
 from service.transcription.results import Segment
 
@@ -224,6 +225,25 @@ def dynamics_pb(d: Dynamics, roles: tuple[Role, ...]) -> pb.ConversationDynamics
     )
 
 
+def outcome_pb(o: Outcome) -> pb.AlertOutcome:
+    msg = pb.AlertOutcome(
+        alert_id=o.alert_id,
+        effect=pb.AlertOutcome.Effect.Value(o.effect.value),
+        score_name=o.score_name,
+        score_before=o.score_before,
+        score_after=o.score_after,
+        response_start_s=o.response_start_s,
+        speech_after_s=o.speech_after_s,
+        calmed=o.time_to_calm_s is not None,
+        relapsed=o.relapsed_at_s is not None,
+    )
+    if o.time_to_calm_s is not None:
+        msg.time_to_calm_s = o.time_to_calm_s
+    if o.relapsed_at_s is not None:
+        msg.relapsed_at_s = o.relapsed_at_s
+    return msg
+
+
 def alert_pb(a: Alert) -> pb.Alert:
     msg = pb.Alert(
         alert_id=a.alert_id,
@@ -272,12 +292,14 @@ def call_pb(
     segments: list[tuple[int, Segment]],
     emotions: list[tuple[int, EmotionEstimate]],
     alerts: list[Alert],
+    outcomes: list[Outcome] | None = None,
 ) -> pb.Call:
     call = pb.Call(
         summary=summary_pb(rec),
         segments=[segment_pb(ch, rec.roles[ch], seg) for ch, seg in segments],
         emotions=[emotion_pb(ch, rec.roles[ch], e) for ch, e in emotions],
         alerts=[alert_pb(a) for a in alerts],
+        outcomes=[outcome_pb(o) for o in outcomes or []],
     )
     if rec.dynamics_json:
         call.dynamics.CopyFrom(dynamics_pb(from_dict(json.loads(rec.dynamics_json)), rec.roles))

@@ -14,8 +14,10 @@ from callguard.v1 import callguard_pb2 as pb
 
 from service import convert
 from service.auth import OPEN_ACCESS, Principal
-from service.domain import AuditEntry
+from service.domain import AuditEntry, CallRecord, CallStatus
 from service.errors import InvalidInput
+from service.escalation.alerts import Alert
+from service.escalation.outcome import Outcome, judge_call
 from service.session import SessionDeps
 
 MAX_PAGE_SIZE = 500
@@ -59,12 +61,29 @@ class Queries:
     def get_call(self, call_id: str, *, with_emotions: bool = True) -> pb.Call:
         """The stored call; without its emotion estimates when the caller reads them downsampled instead."""
         store = self._deps.store
+        record = store.get_call(call_id)
+        alerts = store.list_alerts(call_id=call_id)
+        emotions = store.emotions(call_id) if with_emotions or alerts else []
         return convert.call_pb(
-            store.get_call(call_id),
+            record,
             store.segments(call_id),
-            store.emotions(call_id) if with_emotions else [],
-            store.list_alerts(call_id=call_id),
+            emotions if with_emotions else [],
+            alerts,
+            self._outcomes(record, alerts, emotions),
         )
+
+    def _outcomes(self, record: CallRecord, alerts: list[Alert], emotions: list) -> list[Outcome]:  # type: ignore[type-arg]
+        active = record.status is CallStatus.ACTIVE
+        return judge_call(alerts, emotions, self._deps.policy.current(), call_active=active)
+
+    def outcomes(self, call_id: str) -> list[pb.AlertOutcome]:
+        """The response outcome of each of a call's alerts (in the order raised)."""
+        store = self._deps.store
+        alerts = store.list_alerts(call_id=call_id)
+        if not alerts:
+            return []
+        record = store.get_call(call_id)
+        return [convert.outcome_pb(o) for o in self._outcomes(record, alerts, store.emotions(call_id))]
 
     def summary(self, call_id: str) -> pb.CallSummary:
         return convert.summary_pb(self._deps.store.get_call(call_id))

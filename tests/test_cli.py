@@ -172,6 +172,9 @@ def test_an_alert_stands_out_in_stream_show_and_ack(address, ravdess, tmp_path) 
     alerts = next(x for x in shown.splitlines() if x.startswith("alerts"))
     assert alerts.split(None, 1)[1] == "1 (highest HIGH, 1 open)", shown
     assert "*** ALERT HIGH ANGER_SUSTAINED" in shown and "OPEN since" in shown
+    effect = next(x.strip() for x in shown.splitlines() if x.strip().startswith("effect:"))
+    # the customer stays angry to the end of this call: the response did not calm them
+    assert effect.startswith("effect: not effective (无效): anger 0."), effect
     alert_id = shown.split("callguard ack ")[1].split()[0]
     acked = callguard("ack", alert_id, "--by", "sup-lin", "--note", "called back", "--server", address).stdout
     assert "acknowledged by sup-lin: called back" in acked

@@ -317,3 +317,37 @@ def test_call_page_and_list_show_conversation_dynamics(page: Page, server, stub,
     assert want["cut_in_s"] - 0.4 <= now <= want["cut_in_s"] + 1.0, now
     page.click("#play")
     _shot(page, "call-dynamics")
+
+
+def test_did_the_response_work_on_the_call_page_and_per_agent(page: Page, server, stub, ravdess) -> None:
+    """An angry customer who calms down (agent li) and one who stays angry (agent wang), from real speech:
+    the analysis table says effective / not effective with the numbers, the list sums it up per agent."""
+    from tests.test_escalation import _stream
+    from tests.test_outcome import _call
+
+    for agent, calm_down in (("li", True), ("wang", False)):
+        _stream(stub, _call(ravdess, calm_down=calm_down), f"console-outcome-{agent}", agent=agent, queue="aftersales")
+    base = f"http://127.0.0.1:{server.http_port}"
+    page.goto(base + "/calls?min_level=LOW&queue=aftersales")
+    expect(page.locator("#list tbody tr")).to_have_count(2)
+    agents = page.locator("#response table").first
+    li, wang = agents.locator('tr[data-name="li"] td'), agents.locator('tr[data-name="wang"] td')
+    expect(li.nth(2)).to_have_text("1")  # effective
+    expect(li.nth(6)).to_have_text("100%")  # de-escalated
+    expect(li.nth(7)).to_contain_text(" s")  # median time to calm
+    expect(wang.nth(4)).to_have_text("1")  # not effective
+    expect(wang.nth(6)).to_have_text("0%")
+    expect(wang.nth(7)).to_have_text("—")
+    queue = page.locator("#response table").nth(1).locator('tr[data-name="aftersales"] td')
+    expect(queue.nth(1)).to_have_text("2")
+    expect(queue.nth(6)).to_have_text("50%")
+    _shot(page, "calls-response")
+
+    page.goto(base + "/calls/console-outcome-li")
+    effect = page.locator("#analysis td.effect").first
+    expect(effect).to_contain_text("effective")
+    expect(effect).to_contain_text("calm after")
+    expect(effect).to_have_class(re.compile(r"\beffective\b"))
+    page.goto(base + "/calls/console-outcome-wang")
+    expect(page.locator("#analysis td.effect").first).to_have_class(re.compile(r"not-effective"))
+    _shot(page, "call-response")

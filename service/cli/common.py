@@ -180,6 +180,25 @@ def dynamics_rows(d: pb.ConversationDynamics) -> list[tuple[str, str]]:
     return rows
 
 
+_EFFECT_TEXT = {
+    pb.AlertOutcome.EFFECTIVE: "effective (有效)",
+    pb.AlertOutcome.PARTLY: "partly effective (部分有效)",
+    pb.AlertOutcome.NOT_EFFECTIVE: "not effective (无效)",
+    pb.AlertOutcome.PENDING: "pending: the call goes on and the customer has not calmed yet",
+    pb.AlertOutcome.NO_SPEECH: "no speech after the alert",
+}
+
+
+def outcome_text(o: pb.AlertOutcome) -> str:
+    """What the speaker's emotion did after an alert, with the numbers behind the verdict."""
+    parts = [f"{o.score_name} {o.score_before:.2f} -> {o.score_after:.2f} over the last seconds of speech"]
+    if o.HasField("time_to_calm_s"):
+        parts.append(f"calm {o.time_to_calm_s:.0f} s after the alert")
+    if o.HasField("relapsed_at_s"):
+        parts.append(f"flared up again at {_mmss(o.relapsed_at_s)}")
+    return f"{_EFFECT_TEXT.get(o.effect, '?')}: " + ", ".join(parts)
+
+
 def print_rows(rows: list[tuple[str, str]]) -> None:
     """Label/value rows, values aligned in one column."""
     width = max((len(label) for label, _ in rows), default=0) + 2

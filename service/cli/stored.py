@@ -17,6 +17,7 @@ from service.cli.common import (
     as_dict,
     connection,
     dynamics_rows,
+    outcome_text,
     print_json,
     print_rows,
     when,
@@ -99,8 +100,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     if s.segments_dropped:
         rows.append(("NOTE", f"{s.segments_dropped} decoded segments were dropped as likely hallucinations"))
     print_rows(rows)
+    outcomes = {o.alert_id: o for o in call.outcomes}
     for a in call.alerts:
         print(f"\n  {alert_banner(a, as_event=False)}")
+        if a.alert_id in outcomes:
+            print(f"    effect: {outcome_text(outcomes[a.alert_id])}")
         if a.status == pb.ACKNOWLEDGED:
             note = f": {a.acknowledgement_note}" if a.acknowledgement_note else ""
             print(f"    acknowledged by {a.acknowledged_by} at {when(a.acknowledged_at)}{note}")

@@ -58,10 +58,23 @@ class PhraseRule:
 
 
 @dataclass(frozen=True)
+class ResponseRule:
+    """How an alert's outcome is judged (service/escalation/outcome.py; the [response] table)."""
+
+    calm_hold_s: float = 3.0  # seconds of the speaker's speech in a row under the calm line: calmed
+    calm_within_s: float = 60.0  # calmed within this much call time of the alert, and no relapse: effective
+    partly_drop: float = 0.3  # never calmed, but the score fell by this fraction of the alert's: partly
+    tail_s: float = 10.0  # the "after" score: mean over the speaker's last seconds of speech
+    calm_line: float = 0.3  # phrase alerts (no score rule of their own): anger under this is calm
+    relapse_line: float = 0.6  # phrase alerts: anger at or above this after calming is a relapse
+
+
+@dataclass(frozen=True)
 class Policy:
     score_rules: tuple[ScoreRule, ...]
     phrase_rules: tuple[PhraseRule, ...]
     source: str = ""
+    response: ResponseRule = ResponseRule()
 
 
 def _level(value: object, where: str) -> Level:
@@ -151,12 +164,30 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(doc) - {"score_rule", "phrase_rule"}
+    unknown = set(doc) - {"score_rule", "phrase_rule", "response"}
     if unknown:
-        raise PolicyError(f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]])")
+        raise PolicyError(
+            f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], [response])"
+        )
     scores = tuple(_score_rule(r, f"{source} score_rule #{i + 1}") for i, r in enumerate(doc.get("score_rule", [])))
     phrases = tuple(_phrase_rule(r, f"{source} phrase_rule #{i + 1}") for i, r in enumerate(doc.get("phrase_rule", [])))
-    return Policy(scores, phrases, source)
+    return Policy(scores, phrases, source, _response(doc.get("response", {}), f"{source} [response]"))
+
+
+def _response(table: object, where: str) -> ResponseRule:
+    if not isinstance(table, dict):
+        raise PolicyError(f"{where}: must be a table of settings")
+    defaults = ResponseRule()
+    unknown = set(table) - set(defaults.__dataclass_fields__)
+    if unknown:
+        raise PolicyError(f"{where}: unknown settings {sorted(unknown)}")
+    values = {k: _number(table, k, where, default=getattr(defaults, k)) for k in defaults.__dataclass_fields__}
+    for k in ("partly_drop", "calm_line", "relapse_line"):
+        if values[k] > 1:
+            raise PolicyError(f"{where}: {k} must be within 0-1, got {values[k]}")
+    if values["calm_line"] > values["relapse_line"]:
+        raise PolicyError(f"{where}: calm_line must not be above relapse_line")
+    return ResponseRule(**values)
 
 
 def load_policy(path: Path) -> Policy:

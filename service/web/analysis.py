@@ -34,6 +34,11 @@ COLUMNS = [
     "acknowledged_by",
     "acknowledged_at",
     "note",
+    "effect",
+    "score_before",
+    "score_after",
+    "time_to_calm_s",
+    "relapsed_at_s",
     "alert_id",
     # the call's conversation dynamics (the same on every row of a call)
     "customer_talk_share",
@@ -55,9 +60,23 @@ def customer_id(summary: pb.CallSummary) -> str:
     return meta.get("customer_id") or meta.get("customer") or meta.get("caller") or ""
 
 
-def rows(summary: pb.CallSummary, alerts: Iterable[pb.Alert]) -> list[dict[str, str]]:
+EFFECT = {
+    pb.AlertOutcome.EFFECTIVE: "effective",
+    pb.AlertOutcome.PARTLY: "partly",
+    pb.AlertOutcome.NOT_EFFECTIVE: "not effective",
+    pb.AlertOutcome.PENDING: "pending",
+    pb.AlertOutcome.NO_SPEECH: "no speech after",
+}
+
+
+def rows(
+    summary: pb.CallSummary, alerts: Iterable[pb.Alert], outcomes: Iterable[pb.AlertOutcome] = ()
+) -> list[dict[str, str]]:
+    """One row per alert; `outcomes` (queries.outcomes) fill the effect columns."""
+    effect = {o.alert_id: o for o in outcomes}
     out = []
     for a in alerts:
+        o = effect.get(a.alert_id)
         reason = ",".join(a.reasons)
         trigger = f'phrase "{a.excerpt}"' if a.excerpt else f"prosody: {a.evidence}"
         out.append(
@@ -77,6 +96,11 @@ def rows(summary: pb.CallSummary, alerts: Iterable[pb.Alert]) -> list[dict[str, 
                 "acknowledged_by": a.acknowledged_by,
                 "acknowledged_at": iso8601(a.acknowledged_at) if a.HasField("acknowledged_at") else "",
                 "note": a.acknowledgement_note,
+                "effect": EFFECT.get(o.effect, "") if o else "",
+                "score_before": f"{o.score_name} {o.score_before:.2f}" if o else "",
+                "score_after": f"{o.score_name} {o.score_after:.2f}" if o else "",
+                "time_to_calm_s": f"{o.time_to_calm_s:.1f}" if o and o.HasField("time_to_calm_s") else "",
+                "relapsed_at_s": f"{o.relapsed_at_s:.1f}" if o and o.HasField("relapsed_at_s") else "",
                 "alert_id": a.alert_id,
                 "customer_talk_share": f"{summary.customer_talk_share:.2f}",
                 "agent_talk_share": f"{summary.agent_talk_share:.2f}",
@@ -110,3 +134,42 @@ def csv_text(all_rows: Iterable[dict[str, str]], *, header: bool = True) -> str:
     for row in all_rows:
         writer.writerow({k: _safe_cell(v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+MAX_SUMMARY_CALLS = 2000  # a QA summary reads every matching call's timeline; past this it says it stopped
+
+
+def response_summary(items: Iterable[tuple[pb.Alert, pb.AlertOutcome]]) -> dict[str, object]:
+    """Per agent and per queue, for the customer's alerts: how many, how many de-escalated (EFFECTIVE), partly,
+    not, still pending or without speech after, the de-escalated share of those judged, and the median time to
+    calm of the alerts that calmed. Agent-channel alerts (the agent's own anger) are coaching, not counted."""
+    groups: dict[str, dict[str, list[pb.AlertOutcome]]] = {"agent": {}, "queue": {}}
+    for alert, outcome in items:
+        if alert.role != pb.CUSTOMER:
+            continue
+        groups["agent"].setdefault(alert.agent or "(none)", []).append(outcome)
+        groups["queue"].setdefault(alert.queue or "(none)", []).append(outcome)
+
+    def row(name: str, outcomes: list[pb.AlertOutcome]) -> dict[str, object]:
+        count = {k: sum(o.effect == v for o in outcomes) for k, v in _EFFECT_KEYS.items()}
+        judged = count["effective"] + count["partly"] + count["not_effective"]
+        calm = sorted(o.time_to_calm_s for o in outcomes if o.HasField("time_to_calm_s"))
+        median = (calm[(len(calm) - 1) // 2] + calm[len(calm) // 2]) / 2 if calm else None
+        return {
+            "name": name,
+            "alerts": len(outcomes),
+            **count,
+            "de_escalated_share": round(count["effective"] / judged, 3) if judged else None,
+            "median_time_to_calm_s": round(median, 1) if median is not None else None,
+        }
+
+    return {key: [row(n, o) for n, o in sorted(g.items())] for key, g in groups.items()}
+
+
+_EFFECT_KEYS = {
+    "effective": pb.AlertOutcome.EFFECTIVE,
+    "partly": pb.AlertOutcome.PARTLY,
+    "not_effective": pb.AlertOutcome.NOT_EFFECTIVE,
+    "pending": pb.AlertOutcome.PENDING,
+    "no_speech": pb.AlertOutcome.NO_SPEECH,
+}

@@ -301,7 +301,30 @@ def create_app(
     @app.get("/api/calls/{call_id}/analysis", summary="The emotion analysis table of a call (one row per alert)")
     def get_analysis(who: Annotated[Principal, needs(Permission.READ_CALL)], call_id: str) -> dict[str, Any]:
         summary = queries.summary(call_id)
-        return {"columns": analysis.COLUMNS, "rows": analysis.rows(summary, queries.alerts(call_id=call_id))}
+        alerts, outcomes = queries.alerts(call_id=call_id), queries.outcomes(call_id)
+        return {"columns": analysis.COLUMNS, "rows": analysis.rows(summary, alerts, outcomes)}
+
+    @app.get(
+        "/api/response-summary",
+        summary="Did responses to customer alerts work, per agent and per queue, over the calls matching a filter",
+    )
+    def get_response_summary(
+        who: Annotated[Principal, needs(Permission.READ_CALL)], f: Annotated[CallFilter, Depends()]
+    ) -> dict[str, Any]:
+        items, calls, token = [], 0, ""
+        while calls < analysis.MAX_SUMMARY_CALLS:
+            page = queries.list_calls(f.request(MAX_PAGE_SIZE, token))
+            for summary in page.calls:
+                if summary.alert_count:
+                    alerts = {a.alert_id: a for a in queries.alerts(call_id=summary.call_id)}
+                    items += [
+                        (alerts[o.alert_id], o) for o in queries.outcomes(summary.call_id) if o.alert_id in alerts
+                    ]
+                calls += 1
+            token = page.next_page_token
+            if not token:
+                break
+        return {**analysis.response_summary(items), "calls": calls, "complete": not token}
 
     @app.get("/api/analysis.csv", summary="The emotion analysis table of every call matching a filter, as CSV")
     def export_csv(
@@ -311,7 +334,8 @@ def create_app(
     ) -> StreamingResponse:
         def call_rows(summary: pb.CallSummary) -> str:
             queries.audit(who, "export", summary.call_id, "console CSV")
-            return analysis.csv_text(analysis.rows(summary, queries.alerts(call_id=summary.call_id)), header=False)
+            alerts, outcomes = queries.alerts(call_id=summary.call_id), queries.outcomes(summary.call_id)
+            return analysis.csv_text(analysis.rows(summary, alerts, outcomes), header=False)
 
         def lines() -> Iterator[str]:
             yield analysis.csv_text([], header=True)

@@ -210,14 +210,22 @@ function renderDynamics(d) {
     ((d.unanalysed || []).length ? `<div><span>note</span>${d.unanalysed.length} stretch(es) not analysed</div>` : "");
 }
 
+function effectNumbers(r) {
+  const parts = [r.score_before && r.score_after ? `${cg.esc(r.score_before)} → ${cg.esc(r.score_after.split(" ").pop())}` : ""];
+  if (r.time_to_calm_s) parts.push(`calm after ${r.time_to_calm_s} s`);
+  if (r.relapsed_at_s) parts.push(`flared up again at ${cg.clock(Number(r.relapsed_at_s))}`);
+  return parts.filter(Boolean).join(" · ");
+}
+
 function renderAnalysis(table) {
   const body = document.querySelector("#analysis tbody");
   body.innerHTML = table.rows.length ? table.rows.map((r) =>
     `<tr><td><a href="#" data-t="${r.call_time_s}">${cg.clock(Number(r.call_time_s))}</a> <span class="muted">${cg.esc(cg.when(r.raised_at))}</span></td>` +
     `<td>${cg.esc(r.customer_id)}</td><td>${cg.esc(r.speaker)}</td><td>${cg.esc(r.emotion)}</td><td>${cg.level(r.level)}</td>` +
     `<td>${cg.esc(r.trigger)}</td><td>${cg.esc(r.suggested_action)}</td>` +
-    `<td>${r.status === "ACKNOWLEDGED" ? `acknowledged by ${cg.esc(r.acknowledged_by)}${r.note ? ": " + cg.esc(r.note) : ""}` : "<b>open</b>"}</td></tr>`).join("")
-    : `<tr><td colspan="8" class="empty">No alerts on this call.</td></tr>`;
+    `<td>${r.status === "ACKNOWLEDGED" ? `acknowledged by ${cg.esc(r.acknowledged_by)}${r.note ? ": " + cg.esc(r.note) : ""}` : "<b>open</b>"}</td>` +
+    `<td class="effect ${cg.esc(r.effect.replace(/ /g, "-"))}">${cg.esc(r.effect || "—")}<div class="muted">${effectNumbers(r)}</div></td></tr>`).join("")
+    : `<tr><td colspan="9" class="empty">No alerts on this call.</td></tr>`;
   body.querySelectorAll("a[data-t]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); seek(Number(a.dataset.t)); }));
 }
 

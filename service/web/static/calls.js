@@ -18,7 +18,9 @@ function loadFormFromUrl() {
   for (const el of form.elements) {
     if (!el.name) continue;
     if (el.type === "checkbox") el.checked = url.get(el.name) === "true";
-    else el.value = url.get(el.name) ?? (el.name === "min_level" ? "" : "");
+    else if (url.has(el.name)) el.value = url.get(el.name);
+    else if (el.tagName === "SELECT" && el.name !== "min_level") el.selectedIndex = 0;  // its default, e.g. newest first
+    else el.value = "";
   }
 }
 
@@ -29,6 +31,7 @@ async function load() {
   if (!shown.has("min_level")) shown.set("min_level", "");
   history.replaceState(null, "", `/calls?${shown}`);
   document.getElementById("csv").href = `/api/analysis.csv?${params}`;
+  if (tokens.length === 1) loadResponse(new URLSearchParams(params));
   params.set("page_size", PAGE_SIZE);
   params.set("page_token", tokens.at(-1));
   const body = document.querySelector("#list tbody");
@@ -61,6 +64,28 @@ function row(c) {
 function talk(c) {
   const a = c.customer_talk_share || 0, b = c.agent_talk_share || 0;
   return a + b ? `${Math.round(a * 100)} / ${Math.round(b * 100)}%` : "—";
+}
+
+async function loadResponse(params) {
+  const box = document.getElementById("response");
+  params.delete("page_size");
+  params.delete("page_token");
+  try {
+    const s = await cg.json(`/api/response-summary?${params}`);
+    const table = (title, rows) => `<table class="summary"><thead><tr><th>${title}</th><th class="num">Alerts</th>` +
+      `<th class="num">Effective</th><th class="num">Partly</th><th class="num">Not effective</th><th class="num">Pending / no speech</th>` +
+      `<th class="num">De-escalated</th><th class="num">Median time to calm</th></tr></thead><tbody>` +
+      (rows.length ? rows.map((r) => `<tr data-name="${cg.esc(r.name)}"><td>${cg.esc(r.name)}</td><td class="num">${r.alerts}</td>` +
+        `<td class="num">${r.effective}</td><td class="num">${r.partly}</td><td class="num">${r.not_effective}</td>` +
+        `<td class="num">${r.pending + r.no_speech}</td>` +
+        `<td class="num">${r.de_escalated_share == null ? "—" : Math.round(r.de_escalated_share * 100) + "%"}</td>` +
+        `<td class="num">${r.median_time_to_calm_s == null ? "—" : r.median_time_to_calm_s.toFixed(0) + " s"}</td></tr>`).join("")
+        : `<tr><td colspan="8" class="empty">No customer alerts in these calls.</td></tr>`) + "</tbody></table>";
+    box.innerHTML = table("Agent", s.agent) + table("Queue", s.queue) +
+      (s.complete ? "" : `<div class="muted">First ${s.calls} calls only: narrow the filter for the rest.</div>`);
+  } catch (e) {
+    box.innerHTML = `<div class="empty">${cg.esc(e.message)}</div>`;
+  }
 }
 
 form.addEventListener("submit", (ev) => { ev.preventDefault(); tokens = [""]; load(); });

@@ -1,0 +1,134 @@
+"""Did the response work? For each alert, what the alerted speaker's emotion did afterwards: the handbook's
+"effect" column (有效 / 部分有效 / 无效: effective / partly / not effective), with the numbers behind it.
+
+The rule (defaults in the policy file's [response] table, documented there):
+- The response starts when the alert was first raised: for a score rule, the start of its evidence plus the
+  seconds of speech its first level needs; for a phrase rule, the end of the sentence that matched.
+- The speaker has **calmed** at the first `calm_hold_s` seconds of their speech in a row (estimates; silence
+  between them does not count) with the alert's score under the calm line: the score rule's own `exit` line
+  (for phrase rules, `calm_line` on anger). `time_to_calm_s` is call time from the response start to the
+  first of those estimates.
+- It **relapsed** if, after calming, the score reached the relapse line again (the score rule's `enter`; for
+  phrase rules `relapse_line` on anger), or an alert of the same reason was raised on that channel again.
+- EFFECTIVE: calmed within `calm_within_s` of call time and no relapse. PARTLY: calmed later, or calmed and
+  relapsed, or never calmed but the mean score over their last `tail_s` seconds of speech fell by at least
+  `partly_drop` of the alert's score. NOT_EFFECTIVE: none of these. While the call is active and the speaker has
+  not calmed, PENDING; if they never spoke again, NO_SPEECH.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.emotion import EmotionEstimate
+from service.escalation.alerts import Alert
+from service.escalation.policy import Policy, ResponseRule
+
+
+class Effect(enum.Enum):
+    EFFECTIVE = "EFFECTIVE"  # 有效
+    PARTLY = "PARTLY"  # 部分有效
+    NOT_EFFECTIVE = "NOT_EFFECTIVE"  # 无效
+    PENDING = "PENDING"  # the call goes on and the speaker has not calmed yet
+    NO_SPEECH = "NO_SPEECH"  # the speaker did not speak after the alert
+
+
+@dataclass(frozen=True)
+class Outcome:
+    alert_id: str
+    effect: Effect
+    score_name: str  # the score followed: the alert's own, anger for phrase alerts
+    score_before: float  # the alert's mean score over its evidence (phrase alerts: anger around the sentence)
+    score_after: float  # mean over the speaker's last `tail_s` seconds of speech after the response start
+    response_start_s: float
+    speech_after_s: float  # seconds of the speaker's speech after the response start
+    time_to_calm_s: float | None = None
+    relapsed_at_s: float | None = None
+
+    @property
+    def de_escalated(self) -> bool:
+        return self.effect is Effect.EFFECTIVE
+
+
+def _lines(alert: Alert, policy: Policy) -> tuple[str, float, float, float]:
+    """(score, calm line, relapse line, seconds of speech to the first level) for the alert's rule."""
+    rule = next((r for r in policy.score_rules if r.reason == alert.reason), None)
+    if rule is not None and alert.score_name:
+        return rule.score, rule.exit, rule.enter, rule.levels[0][0]
+    return "anger", policy.response.calm_line, policy.response.relapse_line, 0.0
+
+
+def judge(
+    alert: Alert,
+    estimates: Sequence[EmotionEstimate],
+    policy: Policy,
+    *,
+    call_active: bool,
+    later_alerts: Sequence[Alert] = (),
+) -> Outcome:
+    """The outcome of one alert. `estimates`: the alerted channel's, in call-time order; `later_alerts`: the
+    call's other alerts (a new alert of the same reason on the channel after calming is a relapse)."""
+    rule: ResponseRule = policy.response
+    score, calm_line, relapse_line, first_s = _lines(alert, policy)
+    value = lambda e: getattr(e, score)  # noqa: E731
+    start = min(alert.t_s, alert.start_s + first_s) if alert.score_name else alert.t_s
+    after = [e for e in estimates if e.end_s > start + 1e-6]
+    if alert.score_name:
+        before = alert.score
+    else:
+        around = [value(e) for e in estimates if alert.start_s - 1.0 <= e.end_s <= alert.end_s + 1.0]
+        before = max(around, default=0.0)
+    n_tail = max(1, math.ceil(rule.tail_s))
+    after_mean = sum(value(e) for e in after[-n_tail:]) / len(after[-n_tail:]) if after else 0.0
+    common = {
+        "alert_id": alert.alert_id,
+        "score_name": score,
+        "score_before": round(before, 3),
+        "score_after": round(after_mean, 3),
+        "response_start_s": round(start, 2),
+        "speech_after_s": float(len(after)),
+    }
+    if not after:
+        return Outcome(effect=Effect.PENDING if call_active else Effect.NO_SPEECH, **common)
+    need, run, calm_at, calmed_i = max(1, math.ceil(rule.calm_hold_s)), 0, None, None
+    for i, e in enumerate(after):
+        run = run + 1 if value(e) < calm_line else 0
+        if run >= need:
+            calm_at, calmed_i = after[i - need + 1].end_s, i
+            break
+    if calm_at is None:
+        if call_active:
+            return Outcome(effect=Effect.PENDING, **common)
+        dropped = before > 0 and after_mean <= before * (1.0 - rule.partly_drop)
+        return Outcome(effect=Effect.PARTLY if dropped else Effect.NOT_EFFECTIVE, **common)
+    relapse = next((e.end_s for e in after[calmed_i + 1 :] if value(e) >= relapse_line), None)
+    again = [
+        a.start_s
+        for a in later_alerts
+        if a.alert_id != alert.alert_id and a.reason == alert.reason and a.channel == alert.channel
+        and a.start_s > calm_at
+    ]  # fmt: skip
+    relapsed = min([t for t in (relapse, *again) if t is not None], default=None)
+    to_calm = round(calm_at - start, 2)
+    effective = to_calm <= rule.calm_within_s and relapsed is None
+    return Outcome(
+        effect=Effect.EFFECTIVE if effective else Effect.PARTLY,
+        time_to_calm_s=to_calm,
+        relapsed_at_s=round(relapsed, 2) if relapsed is not None else None,
+        **common,
+    )
+
+
+def judge_call(
+    alerts: Sequence[Alert], estimates: Sequence[tuple[int, EmotionEstimate]], policy: Policy, *, call_active: bool
+) -> list[Outcome]:
+    """Every alert of a call, against that call's stored (channel, estimate) timeline."""
+    by_channel: dict[int, list[EmotionEstimate]] = {}
+    for channel, e in estimates:
+        by_channel.setdefault(channel, []).append(e)
+    return [
+        judge(a, by_channel.get(a.channel, []), policy, call_active=call_active, later_alerts=alerts) for a in alerts
+    ]

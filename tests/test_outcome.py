@@ -1,0 +1,110 @@
+"""Did the response work (issue 16): the effect rule on exact score sequences, and on calls built from real
+speech streamed through the real server (an angry customer who calms down: effective; one who stays angry:
+not effective), as GetCall, the analysis table and the CSV show it."""
+
+from __future__ import annotations
+
+import pytest
+from callguard.v1 import callguard_pb2 as pb
+
+from service.domain import Role
+from service.escalation.alerts import Alert
+from service.escalation.outcome import Effect, judge
+from service.escalation.policy import DEFAULT_POLICY_FILE, Level, load_policy
+from service.web import analysis
+from tests.calls import conversation, pick
+from tests.test_escalation import _stream, estimate
+
+POLICY = load_policy(DEFAULT_POLICY_FILE)  # anger: enter 0.6, exit 0.3, MEDIUM after 1 s; response defaults
+
+
+def _anger_alert(start_s: float = 10.0, t_s: float = 11.0, score: float = 0.8, **kw) -> Alert:
+    return Alert("c", 0, Role.CUSTOMER, "ANGER_SUSTAINED", Level.MEDIUM, t_s, start_s, t_s, "anger", "soothe",
+                 score_name="anger", score=score, **kw)  # fmt: skip
+
+
+def _timeline(*runs: tuple[float, int]) -> list:
+    """Scores once per second of speech from 10 s: (score, how many seconds) runs."""
+    out, t = [], 10.0
+    for score, n in runs:
+        for _ in range(n):
+            out.append(estimate(t, score))
+            t += 1.0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("runs", "active", "effect", "to_calm", "relapsed"),
+    [
+        ([(0.8, 8), (0.1, 20)], False, Effect.EFFECTIVE, 7.0, None),  # calm 7 s after the alert was raised
+        ([(0.8, 40)], False, Effect.NOT_EFFECTIVE, None, None),  # angry to the end
+        ([(0.8, 8), (0.1, 10), (0.7, 5)], False, Effect.PARTLY, 7.0, 28.0),  # calmed, then angry again
+        ([(0.8, 70), (0.1, 5)], False, Effect.PARTLY, 69.0, None),  # calmed, but only after a minute
+        ([(0.8, 10), (0.45, 20)], False, Effect.PARTLY, None, None),  # never calm, anger down 0.8 -> 0.45
+        ([(0.8, 10), (0.1, 2)], False, Effect.NOT_EFFECTIVE, None, None),  # 2 s of calm speech is not calm yet
+        ([(0.8, 10)], True, Effect.PENDING, None, None),  # the call goes on, still angry
+        ([(0.8, 1)], False, Effect.NO_SPEECH, None, None),  # silent after the alert was raised
+    ],
+)
+def test_effect_rule(runs, active, effect, to_calm, relapsed) -> None:
+    o = judge(_anger_alert(), _timeline(*runs), POLICY, call_active=active)
+    assert o.effect is effect
+    assert o.time_to_calm_s == (pytest.approx(to_calm) if to_calm is not None else None)
+    assert o.relapsed_at_s == (pytest.approx(relapsed) if relapsed is not None else None)
+    assert o.response_start_s == 11.0 and o.score_before == 0.8  # first raised after 1 s of speech
+
+
+def test_phrase_alert_follows_anger_and_a_repeated_threat_is_a_relapse() -> None:
+    threat = Alert("c", 0, Role.CUSTOMER, "THREAT_PHRASE", Level.HIGH, 12.0, 10.5, 12.0, "phrase", "escalate",
+                   excerpt="I'll complain to your manager")  # fmt: skip
+    timeline = _timeline((0.7, 3), (0.1, 20))
+    o = judge(threat, timeline, POLICY, call_active=False)
+    assert o.effect is Effect.EFFECTIVE and o.score_name == "anger" and o.score_before == pytest.approx(0.7)
+    again = Alert("c", 0, Role.CUSTOMER, "THREAT_PHRASE", Level.HIGH, 30.0, 29.0, 30.0, "phrase", "escalate")
+    o = judge(threat, timeline, POLICY, call_active=False, later_alerts=[threat, again])
+    assert o.effect is Effect.PARTLY and o.relapsed_at_s == 29.0
+
+
+def _call(ravdess, *, calm_down: bool):
+    """ravdess_21: 6 calm sentences, 4 strong-intensity angry ones, then 6 more calm ones or 6 more angry
+    (normal intensity); the agent (ravdess_18, calm) answers between them."""
+    speaker = "ravdess_21"
+    calm = pick(ravdess, speaker=speaker, emotion="neutral", n=4) + pick(ravdess, speaker=speaker, emotion="calm", n=8)
+    angry = [c for c in ravdess if c.speaker == speaker and c.emotion == "angry"]
+    strong = [c for c in angry if c.path.name.split("-")[3] == "02"]
+    normal = [c for c in angry if c.path.name.split("-")[3] == "01"]
+    customer = calm[:6] + strong[:4] + (calm[6:12] if calm_down else normal[:4] + strong[:2])
+    agent = [c for c in ravdess if c.speaker == "ravdess_18" and c.emotion == "calm"]
+    order = []
+    for i, clip in enumerate(customer):
+        order.append((0, clip))
+        order.append((1, agent[i % len(agent)]))
+    return conversation(order, gap_s=0.6, keep_levels=True)
+
+
+@pytest.mark.parametrize(
+    ("calm_down", "effect"), [(True, pb.AlertOutcome.EFFECTIVE), (False, pb.AlertOutcome.NOT_EFFECTIVE)]
+)
+def test_response_effect_on_calls_from_real_speech(stub, ravdess, calm_down, effect) -> None:
+    call_id = f"outcome-{'calmed' if calm_down else 'angry'}"
+    events = _stream(stub, _call(ravdess, calm_down=calm_down), call_id, agent="li", queue="care")
+    stored = stub.GetCall(pb.GetCallRequest(call_id=call_id))
+    anger = [a for a in stored.alerts if "ANGER_SUSTAINED" in a.reasons]
+    assert anger, [a.reasons for a in stored.alerts]
+    assert len(stored.outcomes) == len(stored.alerts)
+    assert [o.alert_id for o in stored.outcomes] == [a.alert_id for a in stored.alerts]
+    first = next(o for o in stored.outcomes if o.alert_id == anger[0].alert_id)
+    assert first.effect == effect, first
+    assert first.score_name == "anger" and first.score_before >= 0.6
+    if calm_down:
+        assert first.calmed and not first.relapsed and first.time_to_calm_s <= 60.0
+        assert first.score_after < 0.3  # the customer ended the call calm
+    else:
+        assert not first.calmed and first.score_after >= 0.6 * first.score_before
+    # the analysis table (console and CSV) carries the effect and its numbers
+    rows = analysis.rows(stored.summary, stored.alerts, stored.outcomes)
+    row = next(r for r in rows if r["alert_id"] == anger[0].alert_id)
+    assert row["effect"] == ("effective" if calm_down else "not effective")
+    assert row["score_before"].startswith("anger ") and row["score_after"].startswith("anger ")
+    assert bool(row["time_to_calm_s"]) is calm_down
+    assert events[-1].WhichOneof("event") == "ended"
