@@ -27,6 +27,7 @@ from service.dynamics.conversation import Dynamics, from_dict
 from service.emotion import EmotionEstimate
 from service.errors import InvalidInput
 from service.escalation.alerts import Alert, AlertFilter
+from service.escalation.coaching import CoachingMoment
 from service.escalation.outcome import Outcome
 from service.escalation.policy import Level
 from service.transcription.results import Segment
@@ -225,6 +226,12 @@ def dynamics_pb(d: Dynamics, roles: tuple[Role, ...]) -> pb.ConversationDynamics
     )
 
 
+def coaching_pb(m: CoachingMoment, roles: tuple[Role, ...]) -> pb.CoachingMoment:
+    return pb.CoachingMoment(
+        kind=m.kind, channel=m.channel, role=ROLE_PB[roles[m.channel]], t_s=m.t_s, evidence=m.evidence
+    )
+
+
 def outcome_pb(o: Outcome) -> pb.AlertOutcome:
     msg = pb.AlertOutcome(
         alert_id=o.alert_id,
@@ -273,6 +280,7 @@ def alert_pb(a: Alert) -> pb.Alert:
         acknowledged_by=a.acknowledged_by,
         acknowledgement_note=a.acknowledgement_note,
         version=a.version,
+        page=a.page,
     )
     if a.acknowledged_at:
         msg.acknowledged_at.CopyFrom(timestamp(a.acknowledged_at))
@@ -283,7 +291,11 @@ def alert_filter(req: pb.SubscribeAlertsRequest) -> AlertFilter:
     if req.min_level not in (0, 1, 2, 3):
         raise InvalidInput(f"min_level {req.min_level} is not LOW (1), MEDIUM (2) or HIGH (3)")
     return AlertFilter(
-        call_id=req.call_id, queue=req.queue, agent=req.agent, min_level=Level(req.min_level or Level.LOW)
+        call_id=req.call_id,
+        queue=req.queue,
+        agent=req.agent,
+        min_level=Level(req.min_level or Level.LOW),
+        include_unpaged=req.include_unpaged,
     )
 
 
@@ -293,6 +305,7 @@ def call_pb(
     emotions: list[tuple[int, EmotionEstimate]],
     alerts: list[Alert],
     outcomes: list[Outcome] | None = None,
+    coaching: list[CoachingMoment] | None = None,
 ) -> pb.Call:
     call = pb.Call(
         summary=summary_pb(rec),
@@ -300,6 +313,7 @@ def call_pb(
         emotions=[emotion_pb(ch, rec.roles[ch], e) for ch, e in emotions],
         alerts=[alert_pb(a) for a in alerts],
         outcomes=[outcome_pb(o) for o in outcomes or []],
+        coaching=[coaching_pb(m, rec.roles) for m in coaching or []],
     )
     if rec.dynamics_json:
         call.dynamics.CopyFrom(dynamics_pb(from_dict(json.loads(rec.dynamics_json)), rec.roles))

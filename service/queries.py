@@ -15,8 +15,10 @@ from callguard.v1 import callguard_pb2 as pb
 from service import convert
 from service.auth import OPEN_ACCESS, Principal
 from service.domain import AuditEntry, CallRecord, CallStatus
+from service.dynamics.conversation import from_dict
 from service.errors import InvalidInput
 from service.escalation.alerts import Alert
+from service.escalation.coaching import CoachingMoment, coaching_moments
 from service.escalation.outcome import Outcome, judge_call
 from service.session import SessionDeps
 
@@ -63,14 +65,25 @@ class Queries:
         store = self._deps.store
         record = store.get_call(call_id)
         alerts = store.list_alerts(call_id=call_id)
-        emotions = store.emotions(call_id) if with_emotions or alerts else []
+        emotions = store.emotions(call_id)
         return convert.call_pb(
             record,
             store.segments(call_id),
             emotions if with_emotions else [],
             alerts,
             self._outcomes(record, alerts, emotions),
+            self._coaching(record, emotions),
         )
+
+    def _coaching(self, record: CallRecord, emotions: list) -> list[CoachingMoment]:  # type: ignore[type-arg]
+        dynamics = from_dict(json.loads(record.dynamics_json)) if record.dynamics_json else None
+        return coaching_moments(record.roles, emotions, dynamics, self._deps.policy.current().coaching)
+
+    def coaching(self, call_id: str) -> list[pb.CoachingMoment]:
+        """The call's coaching moments (the agent's side), in call-time order."""
+        record = self._deps.store.get_call(call_id)
+        moments = self._coaching(record, self._deps.store.emotions(call_id)) if len(record.roles) > 1 else []
+        return [convert.coaching_pb(m, record.roles) for m in moments]
 
     def _outcomes(self, record: CallRecord, alerts: list[Alert], emotions: list) -> list[Outcome]:  # type: ignore[type-arg]
         active = record.status is CallStatus.ACTIVE

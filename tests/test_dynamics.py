@@ -76,11 +76,12 @@ def test_silences_holds_shares_and_a_mono_call() -> None:
 
 
 # ---- a real call through the real server ------------------------------------------------------------------
-def _speech(clip: Clip) -> np.ndarray:
-    """The clip at 8 kHz trimmed to its speech, peak-normalised."""
+def _speech(clip: Clip, *, peak: bool = True) -> np.ndarray:
+    """The clip at 8 kHz trimmed to its speech, peak-normalised unless `peak` is false."""
     audio = clip.load(RATE)
     a, b = speech_extent(clip.load(16000))  # (speech_extent reads 10 ms frames at 16 kHz)
-    return normalise_peak(audio[int(a * RATE) : int(b * RATE)])
+    trimmed = audio[int(a * RATE) : int(b * RATE)]
+    return normalise_peak(trimmed) if peak else trimmed
 
 
 @pytest.fixture(scope="module")

@@ -323,7 +323,7 @@ def test_calm_call_raises_no_alert(stub, ravdess) -> None:
     assert not raised, (raised, shed)
 
 
-def test_angry_agent_raises_agent_anger_on_the_agent_channel(stub, ravdess) -> None:
+def test_angry_agent_raises_agent_anger_on_the_agent_channel(stub, address, ravdess) -> None:
     calm_customer = pick(ravdess, speaker="ravdess_12", emotion="calm", n=8) + pick(
         ravdess, speaker="ravdess_12", emotion="neutral", n=4
     )
@@ -333,9 +333,20 @@ def test_angry_agent_raises_agent_anger_on_the_agent_channel(stub, ravdess) -> N
     )
     order = [x for pair in zip([(0, c) for c in calm_customer], [(1, a) for a in agent], strict=True) for x in pair]
     call = conversation(order, gap_s=0.6, keep_levels=True)
-    events = _stream(stub, call, "esc-agent-07")
+    supervisor, coach = Subscriber(address, call_id="esc-agent-07"), Subscriber(address, include_unpaged=True)
+    try:
+        events = _stream(stub, call, "esc-agent-07")
+        time.sleep(0.5)
+    finally:
+        supervisor.close()
+        coach.close()
     escalations = [e.escalation for e in events if e.WhichOneof("event") == "escalation"]
     assert escalations and all(a.channel == 1 and a.reasons == ["AGENT_ANGER"] for a in escalations)
+    # a coaching moment (policy: page = false): stored and on the call, not pushed to the supervisor on duty
+    assert not any(a.page for a in escalations) and not supervisor.for_call("esc-agent-07")
+    assert {a.alert_id for a in coach.for_call("esc-agent-07")} == {a.alert_id for a in escalations}
+    stored = stub.GetCall(pb.GetCallRequest(call_id="esc-agent-07")).alerts
+    assert [a.reasons for a in stored] == [["AGENT_ANGER"]] and not stored[0].page
 
 
 def test_mandarin_phrase_rule_fires_from_the_transcript(casia, tmp_path) -> None:

@@ -4,6 +4,7 @@ not effective), as GetCall, the analysis table and the CSV show it."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from callguard.v1 import callguard_pb2 as pb
 
@@ -63,6 +64,18 @@ def test_phrase_alert_follows_anger_and_a_repeated_threat_is_a_relapse() -> None
     again = Alert("c", 0, Role.CUSTOMER, "THREAT_PHRASE", Level.HIGH, 30.0, 29.0, 30.0, "phrase", "escalate")
     o = judge(threat, timeline, POLICY, call_active=False, later_alerts=[threat, again])
     assert o.effect is Effect.PARTLY and o.relapsed_at_s == 29.0
+
+
+def _speech_clips(ravdess, speaker: str) -> dict[str, list]:
+    """A RAVDESS actor's calm (neutral first) and strong-intensity angry sentences at 8 kHz, one gain for all
+    (a shout stays louder than calm speech), trimmed to their speech."""
+    from tests.test_dynamics import _speech
+
+    calm = pick(ravdess, speaker=speaker, emotion="neutral", n=4) + pick(ravdess, speaker=speaker, emotion="calm", n=8)
+    strong = [c for c in ravdess if c.speaker == speaker and c.emotion == "angry" and c.path.name.split("-")[3] == "02"]
+    raw = {"calm": [_speech(c, peak=False) for c in calm], "strong": [_speech(c, peak=False) for c in strong]}
+    gain = 0.7 / max(float(np.abs(a).max()) for v in raw.values() for a in v)
+    return {k: [(a * gain).astype(np.float32) for a in v] for k, v in raw.items()}
 
 
 def _call(ravdess, *, calm_down: bool):

@@ -49,6 +49,9 @@ class Alert:
     acknowledgement_note: str = ""
     acknowledged_at: float = 0.0
     version: int = 1
+    # False: a coaching moment or low-risk type the policy does not page supervisors with (rule `page = false`):
+    # stored and shown on the call, in lists and the CSV, but not pushed to subscribers unless they ask.
+    page: bool = True
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -74,10 +77,12 @@ class AlertFilter:
     queue: str = ""
     agent: str = ""
     min_level: Level = Level.LOW
+    include_unpaged: bool = False  # also alerts whose rule says `page = false`
 
     def matches(self, alert: Alert) -> bool:
         return (
-            (not self.call_id or alert.call_id == self.call_id)
+            (alert.page or self.include_unpaged)
+            and (not self.call_id or alert.call_id == self.call_id)
             and (not self.queue or alert.queue == self.queue)
             and (not self.agent or alert.agent == self.agent)
             and alert.level >= self.min_level

@@ -108,7 +108,7 @@ class EscalationDetector:
             pitch_st_vs_baseline=pitch,
             loudness_db_vs_baseline=loud,
         )
-        return self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields)
+        return self._raise_or_upgrade(rule.reason, channel, role, rule.action, {**fields, "page": rule.page})
 
     # ---- phrases -----------------------------------------------------------------------------------
     def on_transcript(self, channel: int, role: Role, start_s: float, end_s: float, text: str) -> list[Alert]:
@@ -128,6 +128,7 @@ class EscalationDetector:
                         evidence=f'said "{text.strip()}" (matched "{matched}")',
                         excerpt=text.strip(),
                         matched_phrase=matched,
+                        page=rule.page,
                     )
                     current = self._open.get((rule.reason, channel))
                     if current is not None and current.is_open and rule.level <= current.level:

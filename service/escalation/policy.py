@@ -45,6 +45,7 @@ class ScoreRule:
     max_gap_s: float
     cooldown_s: float
     action: str
+    page: bool = True  # false: shown on the call, in lists and the CSV, not pushed to supervisors
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class PhraseRule:
     phrases: tuple[str, ...]  # normalised
     patterns: tuple[re.Pattern[str], ...]
     action: str
+    page: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,22 @@ class ResponseRule:
 
 
 @dataclass(frozen=True)
+class CoachingRule:
+    """When the agent's side is a coaching moment (service/escalation/coaching.py; the [coaching] table)."""
+
+    upset_line: float = 0.5  # customer anger or disappointment at this: upset; agent anger at this: angry
+    upset_window_s: float = 10.0  # the customer was upset this long before the agent cut in
+    contagion_window_s: float = 60.0  # the agent's voice rose within this after the customer was upset
+    raised_voice_db: float = 6.0  # agent loudness over their own baseline that counts as a raised voice
+
+
+@dataclass(frozen=True)
 class Policy:
     score_rules: tuple[ScoreRule, ...]
     phrase_rules: tuple[PhraseRule, ...]
     source: str = ""
     response: ResponseRule = ResponseRule()
+    coaching: CoachingRule = CoachingRule()
 
 
 def _level(value: object, where: str) -> Level:
@@ -97,6 +110,13 @@ def _number(rule: dict, key: str, where: str, *, default: float | None = None, l
     if not isinstance(value, int | float) or isinstance(value, bool) or value < lo:
         raise PolicyError(f"{where}: {key} must be a number >= {lo}, got {value!r}")
     return float(value)
+
+
+def _flag(rule: dict, key: str, where: str, *, default: bool = True) -> bool:
+    value = rule.get(key, default)
+    if not isinstance(value, bool):
+        raise PolicyError(f"{where}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _reason(rule: dict, where: str) -> str:
@@ -135,6 +155,7 @@ def _score_rule(rule: dict, where: str) -> ScoreRule:
         max_gap_s=_number(rule, "max_gap_s", where, default=12.0),
         cooldown_s=_number(rule, "cooldown_s", where, default=60.0),
         action=str(rule.get("action", "")),
+        page=_flag(rule, "page", where),
     )
 
 
@@ -156,6 +177,7 @@ def _phrase_rule(rule: dict, where: str) -> PhraseRule:
         phrases=tuple(n for n in (normalise(str(p)) for p in phrases) if n),
         patterns=tuple(compiled),
         action=str(rule.get("action", "")),
+        page=_flag(rule, "page", where),
     )
 
 
@@ -164,30 +186,34 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(doc) - {"score_rule", "phrase_rule", "response"}
+    unknown = set(doc) - {"score_rule", "phrase_rule", "response", "coaching"}
     if unknown:
         raise PolicyError(
-            f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], [response])"
+            f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], [response], [coaching])"
         )
     scores = tuple(_score_rule(r, f"{source} score_rule #{i + 1}") for i, r in enumerate(doc.get("score_rule", [])))
     phrases = tuple(_phrase_rule(r, f"{source} phrase_rule #{i + 1}") for i, r in enumerate(doc.get("phrase_rule", [])))
-    return Policy(scores, phrases, source, _response(doc.get("response", {}), f"{source} [response]"))
+    response = ResponseRule(**_settings(ResponseRule(), doc.get("response", {}), f"{source} [response]"))
+    coaching = CoachingRule(**_settings(CoachingRule(), doc.get("coaching", {}), f"{source} [coaching]"))
+    for k in ("partly_drop", "calm_line", "relapse_line"):
+        if getattr(response, k) > 1:
+            raise PolicyError(f"{source} [response]: {k} must be within 0-1, got {getattr(response, k)}")
+    if response.calm_line > response.relapse_line:
+        raise PolicyError(f"{source} [response]: calm_line must not be above relapse_line")
+    if coaching.upset_line > 1:
+        raise PolicyError(f"{source} [coaching]: upset_line must be within 0-1, got {coaching.upset_line}")
+    return Policy(scores, phrases, source, response, coaching)
 
 
-def _response(table: object, where: str) -> ResponseRule:
+def _settings(defaults: object, table: object, where: str) -> dict[str, float]:
+    """A table of numeric settings over a dataclass's defaults; unknown keys and non-numbers refused."""
     if not isinstance(table, dict):
         raise PolicyError(f"{where}: must be a table of settings")
-    defaults = ResponseRule()
-    unknown = set(table) - set(defaults.__dataclass_fields__)
+    names = list(defaults.__dataclass_fields__)  # type: ignore[attr-defined]
+    unknown = set(table) - set(names)
     if unknown:
         raise PolicyError(f"{where}: unknown settings {sorted(unknown)}")
-    values = {k: _number(table, k, where, default=getattr(defaults, k)) for k in defaults.__dataclass_fields__}
-    for k in ("partly_drop", "calm_line", "relapse_line"):
-        if values[k] > 1:
-            raise PolicyError(f"{where}: {k} must be within 0-1, got {values[k]}")
-    if values["calm_line"] > values["relapse_line"]:
-        raise PolicyError(f"{where}: calm_line must not be above relapse_line")
-    return ResponseRule(**values)
+    return {k: _number(table, k, where, default=getattr(defaults, k)) for k in names}
 
 
 def load_policy(path: Path) -> Policy:

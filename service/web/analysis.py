@@ -69,10 +69,26 @@ EFFECT = {
 }
 
 
+COACHING = {
+    "AGENT_INTERRUPTED": (
+        "coaching: interrupted an upset customer",
+        "Let the customer finish: listen without interrupting, then restate their problem in their words.",
+    ),
+    "AGENT_CONTAGION": (
+        "coaching: emotion contagion",
+        "Keep your own emotions in check: lower the voice, slow down, and answer the problem, not the tone.",
+    ),
+}
+
+
 def rows(
-    summary: pb.CallSummary, alerts: Iterable[pb.Alert], outcomes: Iterable[pb.AlertOutcome] = ()
+    summary: pb.CallSummary,
+    alerts: Iterable[pb.Alert],
+    outcomes: Iterable[pb.AlertOutcome] = (),
+    coaching: Iterable[pb.CoachingMoment] = (),
 ) -> list[dict[str, str]]:
-    """One row per alert; `outcomes` (queries.outcomes) fill the effect columns."""
+    """One row per alert, then one per coaching moment; `outcomes` (queries.outcomes) fill the effect
+    columns. Rows are in call-time order."""
     effect = {o.alert_id: o for o in outcomes}
     out = []
     for a in alerts:
@@ -109,6 +125,23 @@ def rows(
                 "longest_silence_s": f"{summary.longest_silence_s:.1f}",
             }
         )
+    for m in coaching:
+        emotion, advice = COACHING.get(m.kind, (f"coaching: {m.kind.lower()}", ""))
+        out.append({
+            **dict.fromkeys(COLUMNS, ""),
+            "call_id": summary.call_id,
+            "call_time_s": f"{m.t_s:.1f}",
+            "customer_id": customer_id(summary),
+            "agent": summary.metadata.get("agent") or summary.metadata.get("agent_id", ""),
+            "queue": summary.metadata.get("queue", ""),
+            "speaker": f"{pb.Role.Name(m.role).lower()} (ch{m.channel})",
+            "emotion": emotion,
+            "level": "COACHING",
+            "trigger": m.evidence,
+            "suggested_action": advice,
+            "status": "COACHING",
+        })  # fmt: skip
+    out.sort(key=lambda r: float(r["call_time_s"]))
     return out
 
 

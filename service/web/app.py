@@ -302,7 +302,8 @@ def create_app(
     def get_analysis(who: Annotated[Principal, needs(Permission.READ_CALL)], call_id: str) -> dict[str, Any]:
         summary = queries.summary(call_id)
         alerts, outcomes = queries.alerts(call_id=call_id), queries.outcomes(call_id)
-        return {"columns": analysis.COLUMNS, "rows": analysis.rows(summary, alerts, outcomes)}
+        rows = analysis.rows(summary, alerts, outcomes, queries.coaching(call_id))
+        return {"columns": analysis.COLUMNS, "rows": rows}
 
     @app.get(
         "/api/response-summary",
@@ -334,8 +335,13 @@ def create_app(
     ) -> StreamingResponse:
         def call_rows(summary: pb.CallSummary) -> str:
             queries.audit(who, "export", summary.call_id, "console CSV")
-            alerts, outcomes = queries.alerts(call_id=summary.call_id), queries.outcomes(summary.call_id)
-            return analysis.csv_text(analysis.rows(summary, alerts, outcomes), header=False)
+            call_id = summary.call_id
+            alerts, outcomes, coaching = (
+                queries.alerts(call_id=call_id),
+                queries.outcomes(call_id),
+                queries.coaching(call_id),
+            )
+            return analysis.csv_text(analysis.rows(summary, alerts, outcomes, coaching), header=False)
 
         def lines() -> Iterator[str]:
             yield analysis.csv_text([], header=True)

@@ -220,10 +220,10 @@ function effectNumbers(r) {
 function renderAnalysis(table) {
   const body = document.querySelector("#analysis tbody");
   body.innerHTML = table.rows.length ? table.rows.map((r) =>
-    `<tr><td><a href="#" data-t="${r.call_time_s}">${cg.clock(Number(r.call_time_s))}</a> <span class="muted">${cg.esc(cg.when(r.raised_at))}</span></td>` +
-    `<td>${cg.esc(r.customer_id)}</td><td>${cg.esc(r.speaker)}</td><td>${cg.esc(r.emotion)}</td><td>${cg.level(r.level)}</td>` +
+    `<tr class="${r.status === "COACHING" ? "coaching" : ""}"><td><a href="#" data-t="${r.call_time_s}">${cg.clock(Number(r.call_time_s))}</a> <span class="muted">${cg.esc(cg.when(r.raised_at))}</span></td>` +
+    `<td>${cg.esc(r.customer_id)}</td><td>${cg.esc(r.speaker)}</td><td>${cg.esc(r.emotion)}</td><td>${r.level === "COACHING" ? `<span class="badge coach">coach</span>` : cg.level(r.level)}</td>` +
     `<td>${cg.esc(r.trigger)}</td><td>${cg.esc(r.suggested_action)}</td>` +
-    `<td>${r.status === "ACKNOWLEDGED" ? `acknowledged by ${cg.esc(r.acknowledged_by)}${r.note ? ": " + cg.esc(r.note) : ""}` : "<b>open</b>"}</td>` +
+    `<td>${r.status === "COACHING" ? `<span class="muted">for the team lead</span>` : r.status === "ACKNOWLEDGED" ? `acknowledged by ${cg.esc(r.acknowledged_by)}${r.note ? ": " + cg.esc(r.note) : ""}` : "<b>open</b>"}</td>` +
     `<td class="effect ${cg.esc(r.effect.replace(/ /g, "-"))}">${cg.esc(r.effect || "—")}<div class="muted">${effectNumbers(r)}</div></td></tr>`).join("")
     : `<tr><td colspan="9" class="empty">No alerts on this call.</td></tr>`;
   body.querySelectorAll("a[data-t]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); seek(Number(a.dataset.t)); }));
