@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from service.domain import CallSpec
 from service.errors import CallExists, Overloaded, ShuttingDown
-from service.session import CallSession, SessionDeps
+from service.session import CallSession
+from service.session_deps import SessionDeps
 
 log = logging.getLogger(__name__)
 

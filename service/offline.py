@@ -10,7 +10,8 @@ from service import events as ev
 from service.audio.wavfile import WavAudio
 from service.domain import CallSpec, CallStatus
 from service.report import event_dict
-from service.session import CallSession, SessionDeps
+from service.session import CallSession
+from service.session_deps import SessionDeps
 
 PROGRESS_EVERY_S = 5.0  # wall-clock seconds between progress lines
 

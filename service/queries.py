@@ -20,7 +20,7 @@ from service.errors import InvalidInput
 from service.escalation.alerts import Alert
 from service.escalation.coaching import CoachingMoment, coaching_moments
 from service.escalation.outcome import Outcome, judge_call
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50

@@ -31,7 +31,7 @@ from service.lease import InstanceLease
 from service.reflection import enable_reflection
 from service.retention import RetentionScheduler
 from service.servicer import CallMonitorServicer
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 from service.settings import Settings
 from service.storage import FileAudioStore, open_store
 from service.transcription.pool import TranscriptionPool

@@ -21,9 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from features.model import EmotionModel
 from service import events as ev
 from service import logs, metrics
 from service.audio.backlog import AudioBacklog
@@ -31,78 +29,16 @@ from service.channel_analysis import ChannelAnalysis
 from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
 from service.dynamics.conversation import Dynamics
 from service.dynamics.live import CallDynamics
-from service.dynamics.talk import DynamicsOptions
-from service.emotion import EmotionOptions
 from service.errors import CallExists, CallguardError, InvalidInput, ServerFault
 from service.escalation.alerts import Alert
-from service.escalation.bus import AlertHub
 from service.escalation.detector import EscalationDetector
-from service.escalation.policy import PolicySource
-from service.settings import Settings
-from service.storage import AudioStore, CallStore
+from service.session_deps import SessionDeps
 from service.transcription.call_transcripts import CallTranscripts
-from service.transcription.pool import TranscriptionPool
 from service.transcription.results import Segment
-from service.transcription.utterances import UtteranceOptions
-from service.transcription.vad import SileroModel
-from service.transcription.whisper import DecodeOptions, Transcriber
 
 log = logging.getLogger(__name__)
 
 _END = object()
-
-
-@dataclass
-class SessionDeps:
-    """Resources every call shares; built once by server.py."""
-
-    settings: Settings
-    store: CallStore
-    audio: AudioStore
-    transcriber: Transcriber
-    pool: TranscriptionPool
-    vad_model: SileroModel
-    emotion_model: EmotionModel
-    policy: PolicySource
-    alerts: AlertHub
-
-    @property
-    def emotion_options(self) -> EmotionOptions:
-        s = self.settings
-        return EmotionOptions(window_s=s.emotion_window_s, hop_s=s.emotion_hop_s, baseline_windows=s.baseline_windows)
-
-    @property
-    def utterance_options(self) -> UtteranceOptions:
-        s = self.settings
-        return UtteranceOptions(
-            threshold=s.vad_threshold,
-            neg_threshold=s.vad_neg_threshold,
-            min_silence_s=s.min_silence_s,
-            min_speech_s=s.min_speech_s,
-            speech_pad_s=s.speech_pad_s,
-            max_utterance_s=s.max_utterance_s,
-        )
-
-    @property
-    def dynamics_options(self) -> DynamicsOptions:
-        s = self.settings
-        return DynamicsOptions(
-            interruption_overlap_s=s.interruption_overlap_s,
-            dead_air_s=s.dead_air_s,
-            hold_s=s.hold_s,
-            update_every_s=s.dynamics_update_s,
-        )
-
-    @property
-    def decode_options(self) -> DecodeOptions:
-        s = self.settings
-        return DecodeOptions(
-            beam_size=s.beam_size,
-            no_speech_threshold=s.no_speech_threshold,
-            log_prob_threshold=s.log_prob_threshold,
-            window_s=s.whisper_window_s,
-        )
-
 
 MAX_PENDING_EVENTS = 2000  # events waiting for a slow client (about 10 minutes of emotion updates)
 _DROPPABLE = (ev.EmotionUpdate, ev.Progress, ev.InterimTranscript)

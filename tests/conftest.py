@@ -12,7 +12,7 @@ from callguard.v1 import callguard_pb2_grpc as pb_grpc
 
 from features.corpus import Clip, read_labels, shared_data_dir
 from service.server import RunningServer, build_deps, create_server
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 from service.settings import Settings, load_settings
 from tests.engines import Postgres, Redis
 

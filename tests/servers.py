@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.escalation.bus import AlertHub, InProcessBus
 from service.server import RunningServer, create_server
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 from service.settings import Settings
 from service.storage import CallStore, FileAudioStore, SqliteCallStore
 

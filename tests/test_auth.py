@@ -22,7 +22,7 @@ from service.errors import ConfigError
 from service.escalation.alerts import Alert
 from service.escalation.policy import Level
 from service.server import check_exposure, create_server
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 from service.storage import SqliteCallStore
 from tests.calls import conversation, pick
 from tests.servers import own_deps, own_server

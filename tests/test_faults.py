@@ -26,7 +26,7 @@ from service.errors import StorageUnavailable
 from service.escalation.alerts import Alert, AlertFilter, AlertStatus
 from service.escalation.bus import AlertHub, InProcessBus
 from service.escalation.policy import Level
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 from service.storage import SqliteCallStore
 from tests.calls import conversation, pick
 from tests.servers import own_server

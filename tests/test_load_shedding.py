@@ -15,7 +15,7 @@ from callguard.v1 import callguard_pb2_grpc as pb_grpc
 
 from service.client import StreamOptions, fetch_audio, requests_for
 from service.server import create_server
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 from service.transcription.pool import TranscriptionPool
 from tests.calls import conversation, pick
 from tests.servers import own_deps

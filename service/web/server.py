@@ -11,7 +11,7 @@ import uvicorn
 
 from service.auth import Authenticator
 from service.queries import Queries
-from service.session import SessionDeps
+from service.session_deps import SessionDeps
 from service.web.app import create_app
 from service.web.wav_view import WavView
 
