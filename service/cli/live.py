@@ -172,7 +172,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     subscribed to and how many alerts are open, so an empty screen reads as "connected, nothing new"."""
     stub = client.connect(connection(args))
     request = pb.SubscribeAlertsRequest(
-        call_id=args.call_id, queue=args.queue, agent=args.agent, min_level=pb.AlertLevel.Value(args.min_level.upper())
+        call_id=args.call_id,
+        queue=args.queue,
+        agent=args.agent,
+        min_level=pb.AlertLevel.Value(args.min_level.upper()),
+        include_unpaged=args.include_unpaged,
     )
     responses = stub.SubscribeAlerts(request)
     if args.json:

@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", default="", help='only calls whose metadata has this "queue"')
     p.add_argument("--agent", default="", help='only calls whose metadata "agent" (or "agent_id") is this')
     p.add_argument("--min-level", default="low", choices=["low", "medium", "high"], help="lowest level shown")
+    p.add_argument(
+        "--include-unpaged",
+        action="store_true",
+        help="also what the policy shows without paging (page = false: coaching, anxiety, confusion ...)",
+    )
     p.set_defaults(func=cmd_alerts)
 
     p = client_parser("ack", "acknowledge an alert")

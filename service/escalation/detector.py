@@ -14,7 +14,7 @@ from service.domain import Role
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
 from service.escalation.policy import PhraseRule, Policy, PolicySource, ScoreRule
-from service.escalation.text import contains_phrase, normalise
+from service.escalation.text import contains_phrase, is_question, normalise
 
 
 @dataclass
@@ -47,6 +47,7 @@ class EscalationDetector:
         self._queue, self._agent = queue, agent
         self._states: dict[tuple[str, int], _RuleState] = {}
         self._open: dict[tuple[str, int], Alert] = {}
+        self._asked: dict[tuple[str, int], list[tuple[float, float, str]]] = {}  # questions per rule, channel
         self._lock = threading.Lock()
 
     def policy(self) -> Policy:
@@ -134,6 +135,33 @@ class EscalationDetector:
                     if current is not None and current.is_open and rule.level <= current.level:
                         continue  # already open at this level: no spam
                     out.append(self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields))
+            if is_question(text):
+                out += self._questions(channel, role, start_s, end_s, text)
+        return out
+
+    def _questions(self, channel: int, role: Role, start_s: float, end_s: float, text: str) -> list[Alert]:
+        """Frequent questions: each question rule counts the channel's questions in its window."""
+        out = []
+        for rule in self.policy().question_rules:
+            if role not in rule.roles:
+                continue
+            asked = self._asked.setdefault((rule.reason, channel), [])
+            asked.append((start_s, end_s, text.strip()))
+            asked[:] = [q for q in asked if q[1] >= end_s - rule.window_s]
+            current = self._open.get((rule.reason, channel))
+            if len(asked) < rule.count or (current is not None and current.is_open):
+                continue
+            said = " / ".join(f'"{q[2]}"' for q in asked[-rule.count :])
+            fields = dict(
+                level=rule.level,
+                t_s=end_s,
+                start_s=asked[-rule.count][0],
+                end_s=end_s,
+                evidence=f"{len(asked)} questions in {end_s - asked[0][0]:.0f} s: {said}",
+                excerpt=said,
+                page=rule.page,
+            )
+            out.append(self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields))
         return out
 
     # ---- shared ------------------------------------------------------------------------------------

@@ -60,6 +60,19 @@ class PhraseRule:
 
 
 @dataclass(frozen=True)
+class QuestionRule:
+    """Frequent questions (confusion / uncertainty): `count` questions within `window_s` of call time."""
+
+    reason: str
+    level: Level
+    roles: frozenset[Role]
+    count: int
+    window_s: float
+    action: str
+    page: bool = True
+
+
+@dataclass(frozen=True)
 class ResponseRule:
     """How an alert's outcome is judged (service/escalation/outcome.py; the [response] table)."""
 
@@ -88,6 +101,7 @@ class Policy:
     source: str = ""
     response: ResponseRule = ResponseRule()
     coaching: CoachingRule = CoachingRule()
+    question_rules: tuple[QuestionRule, ...] = ()
 
 
 def _level(value: object, where: str) -> Level:
@@ -186,10 +200,10 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(doc) - {"score_rule", "phrase_rule", "response", "coaching"}
+    unknown = set(doc) - {"score_rule", "phrase_rule", "question_rule", "response", "coaching"}
     if unknown:
         raise PolicyError(
-            f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], [response], [coaching])"
+            f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], [[question_rule]], [response], [coaching])"
         )
     scores = tuple(_score_rule(r, f"{source} score_rule #{i + 1}") for i, r in enumerate(doc.get("score_rule", [])))
     phrases = tuple(_phrase_rule(r, f"{source} phrase_rule #{i + 1}") for i, r in enumerate(doc.get("phrase_rule", [])))
@@ -202,7 +216,25 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         raise PolicyError(f"{source} [response]: calm_line must not be above relapse_line")
     if coaching.upset_line > 1:
         raise PolicyError(f"{source} [coaching]: upset_line must be within 0-1, got {coaching.upset_line}")
-    return Policy(scores, phrases, source, response, coaching)
+    questions = tuple(
+        _question_rule(r, f"{source} question_rule #{i + 1}") for i, r in enumerate(doc.get("question_rule", []))
+    )
+    return Policy(scores, phrases, source, response, coaching, questions)
+
+
+def _question_rule(rule: dict, where: str) -> QuestionRule:
+    count = _number(rule, "count", where, default=3, lo=1)
+    if count != int(count):
+        raise PolicyError(f"{where}: count must be a whole number, got {count}")
+    return QuestionRule(
+        reason=_reason(rule, where),
+        level=_level(rule.get("level"), where),
+        roles=_roles(rule.get("roles"), where),
+        count=int(count),
+        window_s=_number(rule, "window_s", where, default=60.0, lo=1.0),
+        action=str(rule.get("action", "")),
+        page=_flag(rule, "page", where),
+    )
 
 
 def _settings(defaults: object, table: object, where: str) -> dict[str, float]:

@@ -33,3 +33,28 @@ def contains_phrase(normalised_text: str, phrase: str) -> bool:
             return True
         start = i + 1
     return False
+
+
+# Question words and sentence-final particles. Whisper writes "?" / "？" where it hears a question (often from
+# the rising final pitch), so the mark counts; the words catch questions transcribed without one.
+_QUESTION_MARKS = ("?", "？")
+_ZH_FINAL = ("吗", "呢", "么", "吧")
+_ZH_WORDS = ("什么", "怎么", "为什么", "为啥", "哪里", "哪个", "哪儿", "多少", "多久", "几点", "是不是", "能不能",
+             "可不可以", "会不会", "有没有", "对不对", "要不要")  # fmt: skip
+_EN_START = re.compile(
+    r"^(what|why|how|when|where|which|who|whose|can|could|would|will|is|are|am|do|does|did|should|have|has)\b"
+)
+
+
+def is_question(text: str) -> bool:
+    """Whether a transcript sentence is a question: a question mark, a Chinese question particle at the end or
+    question word anywhere, or an English sentence opening like a question."""
+    raw = unicodedata.normalize("NFKC", text).strip()
+    if raw.endswith(_QUESTION_MARKS):
+        return True
+    norm = normalise(raw)
+    if not norm:
+        return False
+    if norm.endswith(_ZH_FINAL) or any(w in norm for w in _ZH_WORDS):
+        return True
+    return bool(_EN_START.match(norm))

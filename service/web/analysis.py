@@ -16,7 +16,10 @@ EMOTION_TYPE = {
     "AGENT_ANGER": "anger (agent)",
     "DISAPPOINTMENT_SUSTAINED": "disappointment",
     "THREAT_PHRASE": "threat / complaint",
-    "REPEAT_CONTACT": "repeat contact",
+    "REPEAT_CONTACT": "complaint: repeat contact",
+    "ANXIETY_URGENCY": "anxiety / impatience",
+    "CONFUSION_PHRASE": "confusion / uncertainty",
+    "CONFUSION_QUESTIONS": "confusion / uncertainty",
 }
 COLUMNS = [
     "call_id",

@@ -93,9 +93,14 @@ def add_live_routes(app: FastAPI, queries: Queries, alerts: AlertHub, *, live_en
         queue: str = "",
         agent: str = "",
         min_level: str = "",
+        include_unpaged: bool = False,
     ) -> StreamingResponse:
         alert_filter = AlertFilter(
-            call_id=call_id, queue=queue, agent=agent, min_level=Level(level_value(min_level, "min_level") or Level.LOW)
+            call_id=call_id,
+            queue=queue,
+            agent=agent,
+            min_level=Level(level_value(min_level, "min_level") or Level.LOW),
+            include_unpaged=include_unpaged,
         )
 
         # before the response starts (a database error is then a 503), off the event loop (it reads the database)

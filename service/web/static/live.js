@@ -64,8 +64,10 @@ function alertCard(a) {
   const endedTag = ended ? `<span class="tag ended" title="ended ${cg.esc(cg.when(ended.ended_at))}">call ended ${ago(ended.ended_s_ago)}</span> ` : "";
   const range = `${cg.clock(a.start_s)}–${cg.clock(a.end_s)}`;
   const excerpt = a.excerpt ? `<div class="evidence">“${cg.esc(a.excerpt)}”</div>` : "";
-  return `<div class="alert ${a.level}${seenIds.has(a.alert_id) ? "" : " new"}" data-alert="${cg.esc(a.alert_id)}">
-    <div class="what">${endedTag}${cg.level(a.level)} ${cg.esc(reasons)} · ${cg.role(a.role)} (ch${a.channel}) ·
+  const quiet = a.page === false;  // the policy shows it without paging: no flash, muted, tagged
+  const quietTag = quiet ? `<span class="tag quiet" title="the policy shows this type without paging (page = false)">not paged</span> ` : "";
+  return `<div class="alert ${a.level}${quiet ? " quiet" : seenIds.has(a.alert_id) ? "" : " new"}" data-alert="${cg.esc(a.alert_id)}">
+    <div class="what">${endedTag}${quietTag}${cg.level(a.level)} ${cg.esc(reasons)} · ${cg.role(a.role)} (ch${a.channel}) ·
       <a href="/calls/${encodeURIComponent(a.call_id)}?t=${a.start_s}">${cg.esc(a.call_id)}</a> at ${range}
       <span class="muted">· ${cg.esc(a.agent || "")}${a.queue ? " / " + cg.esc(a.queue) : ""} · ${cg.when(a.updated_at)}</span></div>
     <div class="evidence">${cg.esc(a.evidence)}</div>${excerpt}
@@ -136,7 +138,7 @@ function upsert(a) {
 
 function connect() {
   const state = document.getElementById("stream-state");
-  const source = new EventSource("/api/alerts/stream");
+  const source = new EventSource("/api/alerts/stream?include_unpaged=true");  // quiet cards for what does not page
   source.addEventListener("open", () => { state.textContent = "· live"; });
   source.addEventListener("alert", (ev) => upsert(JSON.parse(ev.data)));
   source.addEventListener("overflow", () => { source.close(); openAlerts.clear(); setTimeout(connect, 500); });
