@@ -294,8 +294,13 @@ def test_call_page_and_list_show_conversation_dynamics(page: Page, server, stub,
     expect(cells.nth(10)).to_have_text(f"{customer} / {agent}%")
     expect(cells.nth(11)).to_have_text(f"{final.overtalk_s:.1f} s")
     expect(cells.nth(12)).to_have_text("1")
-    page.click("th[data-order=longest_silence]")  # sorts on the server: the longest silence first
+    with page.expect_response(lambda r: "/api/calls?" in r.url and "order=longest_silence" in r.url):
+        page.click("th[data-order=longest_silence]")  # sorts on the server: the longest silence first
     expect(page.locator("select[name=order]")).to_have_value("longest_silence")
+    page.wait_for_function(  # the list is fetched again after the click: wait for the new order to render
+        """() => { const v = [...document.querySelectorAll('#list tbody tr td:nth-child(14)')].map((td) => parseFloat(td.textContent));
+                   return v.length > 0 && v.every((x, i) => i === 0 || v[i - 1] >= x); }"""
+    )
     shown = [float(t.split()[0]) for t in page.locator("#list tbody tr td:nth-child(14)").all_inner_texts()]
     assert shown == sorted(shown, reverse=True) and shown[0] >= final.longest_silence_s - 0.05
     _shot(page, "calls-dynamics")
