@@ -79,24 +79,21 @@ class Queries:
         dynamics = from_dict(json.loads(record.dynamics_json)) if record.dynamics_json else None
         return coaching_moments(record.roles, emotions, dynamics, self._deps.policy.current().coaching)
 
-    def coaching(self, call_id: str) -> list[pb.CoachingMoment]:
-        """The call's coaching moments (the agent's side), in call-time order."""
-        record = self._deps.store.get_call(call_id)
-        moments = self._coaching(record, self._deps.store.emotions(call_id)) if len(record.roles) > 1 else []
-        return [convert.coaching_pb(m, record.roles) for m in moments]
-
     def _outcomes(self, record: CallRecord, alerts: list[Alert], emotions: list) -> list[Outcome]:  # type: ignore[type-arg]
         active = record.status is CallStatus.ACTIVE
         return judge_call(alerts, emotions, self._deps.policy.current(), call_active=active)
 
-    def outcomes(self, call_id: str) -> list[pb.AlertOutcome]:
-        """The response outcome of each of a call's alerts (in the order raised)."""
+    def analysis(self, call_id: str) -> tuple[list[pb.Alert], list[pb.AlertOutcome], list[pb.CoachingMoment]]:
+        """What the analysis table of a call is made of: its alerts (in the order raised), the response outcome
+        of each, and its coaching moments; the call, its alerts and its emotions are each read once."""
         store = self._deps.store
-        alerts = store.list_alerts(call_id=call_id)
-        if not alerts:
-            return []
-        record = store.get_call(call_id)
-        return [convert.outcome_pb(o) for o in self._outcomes(record, alerts, store.emotions(call_id))]
+        record, alerts = store.get_call(call_id), store.list_alerts(call_id=call_id)
+        emotions = store.emotions(call_id)
+        return (
+            [convert.alert_pb(a) for a in alerts],
+            [convert.outcome_pb(o) for o in self._outcomes(record, alerts, emotions)],
+            [convert.coaching_pb(m, record.roles) for m in self._coaching(record, emotions)],
+        )
 
     def summary(self, call_id: str) -> pb.CallSummary:
         return convert.summary_pb(self._deps.store.get_call(call_id))

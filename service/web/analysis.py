@@ -90,7 +90,7 @@ def rows(
     outcomes: Iterable[pb.AlertOutcome] = (),
     coaching: Iterable[pb.CoachingMoment] = (),
 ) -> list[dict[str, str]]:
-    """One row per alert, then one per coaching moment; `outcomes` (queries.outcomes) fill the effect
+    """One row per alert, then one per coaching moment; `outcomes` (Queries.analysis) fill the effect
     columns. Rows are in call-time order."""
     effect = {o.alert_id: o for o in outcomes}
     out = []

@@ -301,8 +301,7 @@ def create_app(
     @app.get("/api/calls/{call_id}/analysis", summary="The emotion analysis table of a call (one row per alert)")
     def get_analysis(who: Annotated[Principal, needs(Permission.READ_CALL)], call_id: str) -> dict[str, Any]:
         summary = queries.summary(call_id)
-        alerts, outcomes = queries.alerts(call_id=call_id), queries.outcomes(call_id)
-        rows = analysis.rows(summary, alerts, outcomes, queries.coaching(call_id))
+        rows = analysis.rows(summary, *queries.analysis(call_id))
         return {"columns": analysis.COLUMNS, "rows": rows}
 
     @app.get(
@@ -317,10 +316,8 @@ def create_app(
             page = queries.list_calls(f.request(MAX_PAGE_SIZE, token))
             for summary in page.calls:
                 if summary.alert_count:
-                    alerts = {a.alert_id: a for a in queries.alerts(call_id=summary.call_id)}
-                    items += [
-                        (alerts[o.alert_id], o) for o in queries.outcomes(summary.call_id) if o.alert_id in alerts
-                    ]
+                    alerts, outcomes, _ = queries.analysis(summary.call_id)
+                    items += zip(alerts, outcomes, strict=True)
                 calls += 1
             token = page.next_page_token
             if not token:
@@ -335,13 +332,7 @@ def create_app(
     ) -> StreamingResponse:
         def call_rows(summary: pb.CallSummary) -> str:
             queries.audit(who, "export", summary.call_id, "console CSV")
-            call_id = summary.call_id
-            alerts, outcomes, coaching = (
-                queries.alerts(call_id=call_id),
-                queries.outcomes(call_id),
-                queries.coaching(call_id),
-            )
-            return analysis.csv_text(analysis.rows(summary, alerts, outcomes, coaching), header=False)
+            return analysis.csv_text(analysis.rows(summary, *queries.analysis(summary.call_id)), header=False)
 
         def lines() -> Iterator[str]:
             yield analysis.csv_text([], header=True)
