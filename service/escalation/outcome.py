@@ -48,10 +48,6 @@ class Outcome:
     time_to_calm_s: float | None = None
     relapsed_at_s: float | None = None
 
-    @property
-    def de_escalated(self) -> bool:
-        return self.effect is Effect.EFFECTIVE
-
 
 def _lines(alert: Alert, policy: Policy) -> tuple[str, float, float, float]:
     """(score, calm line, relapse line, seconds of speech to the first level) for the alert's rule."""
