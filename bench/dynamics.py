@@ -51,10 +51,7 @@ def run(audio: np.ndarray, vad: SileroModel, model: EmotionModel, *, track: bool
     t0 = time.process_time()
     for start in range(0, len(audio), frame):
         for i, ch in enumerate(channels):
-            _, estimates = ch.push(audio[start : start + frame, i])
-            if dynamics is not None:
-                for e in estimates:
-                    dynamics.add_rate(i, e.end_s, e.speech_rate_sps)
+            ch.push(audio[start : start + frame, i])  # speech rates come from transcripts (no Whisper here)
         if dynamics is not None:
             dynamics.due((start + frame) / RATE)
     for ch in channels:

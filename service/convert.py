@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from callguard.v1 import callguard_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from features.syllables import speech_rate
 from service import events as ev
 from service.audio.formats import AudioFormat, Encoding
 from service.domain import (
@@ -129,7 +128,7 @@ def segment_pb(channel: int, role: Role, seg: Segment) -> pb.TranscriptSegment:
         language_probability=seg.language_probability,
         avg_logprob=seg.avg_logprob,
         words=[pb.Word(start_s=w.start_s, end_s=w.end_s, text=w.text, probability=w.probability) for w in seg.words],
-        speech_rate_sps=speech_rate([(w.start_s, w.end_s, w.text) for w in seg.words]),
+        speech_rate_sps=seg.speech_rate_sps,
     )
 
 
@@ -202,6 +201,8 @@ def dynamics_pb(d: Dynamics, roles: tuple[Role, ...]) -> pb.ConversationDynamics
                 turns=s.turns,
                 interruptions_made=s.interruptions_made,
                 speech_rate=[pb.RatePoint(start_s=r.start_s, speech_rate_sps=r.speech_rate_sps) for r in s.speech_rate],
+                pauses=s.pauses,
+                pauses_per_min=s.pauses_per_min,
             )
             for s in d.speakers
         ],

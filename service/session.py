@@ -275,7 +275,6 @@ class CallSession:
             for estimate in estimates:
                 self._store("add_emotion", ch.index, estimate)
                 self._emit(ev.EmotionUpdate(ch.index, ch.role, estimate))
-                self._dynamics.add_rate(ch.index, estimate.end_s, estimate.speech_rate_sps)
                 self._escalate(self._detector.on_emotion(ch.index, ch.role, estimate))
             if self.spec.interim_results:
                 self._transcripts.maybe_interim(ch.index, ch.segmenter.partial())
@@ -319,9 +318,22 @@ class CallSession:
                 )  # fmt: skip
             self._emit(ev.Escalation(copy.copy(alert)))
 
-    def _on_final(self, channel: int, role: Role, seg: Segment) -> None:
-        """A final segment was delivered: phrase rules."""
-        self._escalate(self._detector.on_transcript(channel, role, seg.start_s, seg.end_s, seg.text))
+    def _on_final(self, channel: int, role: Role, seg: Segment, final_rise_st: float) -> None:
+        """A final segment was delivered (a transcription worker): the speech-rate curve, phrase, question
+        and rate rules."""
+        self._dynamics.add_rate(channel, seg.end_s, seg.speech_rate_sps)
+        self._escalate(
+            self._detector.on_transcript(
+                channel,
+                role,
+                seg.start_s,
+                seg.end_s,
+                seg.text,
+                final_rise_st=final_rise_st,
+                language=seg.language,
+                speech_rate_sps=seg.speech_rate_sps,
+            )
+        )
 
     # ---- end -----------------------------------------------------------------------------------------
     @property

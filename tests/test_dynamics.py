@@ -55,6 +55,24 @@ def test_interruption_backchannel_and_simultaneous_start() -> None:
     assert d.speakers[1].interruptions_made == 1 and d.speakers[0].interruptions_made == 0
 
 
+def test_pauses_inside_a_speakers_own_turn() -> None:
+    spurts = [
+        Spurt(0, 0.0, 3.0),
+        Spurt(0, 4.0, 6.0),  # 1 s pause, nobody else talking: a pause in her turn
+        Spurt(0, 8.5, 10.0),  # 2.5 s: still a pause
+        Spurt(1, 11.0, 13.0),  # the agent answers
+        Spurt(0, 14.0, 16.0),  # the gap 10-14 s held the agent's turn: a turn change, not her pause
+        Spurt(0, 20.0, 22.0),  # 4 s: waiting, not hesitating (over pause_max_s)
+        Spurt(1, 22.5, 23.0),
+        Spurt(1, 23.6, 24.0),  # the agent's 0.6 s pause
+    ]
+    d = summarise(spurts, ROLES, 30.0)
+    assert (d.speakers[0].pauses, d.speakers[1].pauses) == (2, 1)
+    assert d.speakers[0].pauses_per_min == pytest.approx(60 * 2 / 10.5, abs=0.01)  # 10.5 s of her talk
+    assert summarise(spurts, ROLES, 30.0, DynamicsOptions(pause_max_s=5.0)).speakers[0].pauses == 3
+    assert summarise([s for s in spurts if s.channel == 0], (Role.CUSTOMER,), 30.0).speakers[0].pauses == 0  # mono
+
+
 def test_silences_holds_shares_and_a_mono_call() -> None:
     spurts = [Spurt(0, 1.0, 4.0), Spurt(1, 4.5, 6.0), Spurt(0, 12.0, 14.0), Spurt(1, 50.0, 52.0)]
     d = summarise(spurts, ROLES, 60.0, DynamicsOptions(dead_air_s=5.0, hold_s=30.0))

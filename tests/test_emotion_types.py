@@ -37,11 +37,13 @@ def _said(detector: EscalationDetector, lines: list[tuple[float, str]], role: Ro
 
 
 def test_default_policy_grades_the_five_types_and_pages_only_high_risk() -> None:
-    rules = {r.reason: r for r in (*POLICY.score_rules, *POLICY.phrase_rules, *POLICY.question_rules)}
+    rules = {
+        r.reason: r for r in (*POLICY.score_rules, *POLICY.phrase_rules, *POLICY.question_rules, *POLICY.rate_rules)
+    }
     graded = {
         "ANGER_SUSTAINED": (Level.HIGH, True), "THREAT_PHRASE": (Level.HIGH, True),
         "DISAPPOINTMENT_SUSTAINED": (Level.MEDIUM, False), "REPEAT_CONTACT": (Level.MEDIUM, False),
-        "ANXIETY_URGENCY": (Level.MEDIUM, False),
+        "ANXIETY_URGENCY": (Level.MEDIUM, False), "ANXIETY_FAST_SPEECH": (Level.MEDIUM, False),
         "CONFUSION_PHRASE": (Level.LOW, False), "CONFUSION_QUESTIONS": (Level.LOW, False),
         "AGENT_ANGER": (Level.MEDIUM, False),
     }  # fmt: skip

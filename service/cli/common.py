@@ -142,8 +142,11 @@ def dynamics_rows(d: pb.ConversationDynamics) -> list[tuple[str, str]]:
     """(label, text) rows for a call's conversation dynamics: talk, overtalk and interruptions, silences, rate."""
     if not d.speakers:
         return []
+    stereo = len(d.speakers) > 1
     talk = ", ".join(
-        f"{ROLE_NAMES[s.role]} {s.talk_s:.1f} s ({100 * s.talk_share:.0f}%, {s.turns} turns)" for s in d.speakers
+        f"{ROLE_NAMES[s.role]} {s.talk_s:.1f} s ({100 * s.talk_share:.0f}%, {s.turns} turns"
+        + (f", {s.pauses} pauses in turn = {s.pauses_per_min:.1f}/min)" if stereo else ")")
+        for s in d.speakers
     )
     rows = [("talk", talk)]
     if len(d.speakers) > 1:

@@ -4,6 +4,7 @@ analysis thread, summarised every `update_every_s` of call time (a ConversationD
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from service.domain import Role
@@ -12,7 +13,7 @@ from service.dynamics.talk import DynamicsOptions, Spurt, TalkTracker
 
 
 class CallDynamics:
-    """Used by one thread (the call's analysis thread)."""
+    """Fed by the call's analysis thread (VAD windows) and its transcription workers (speech rates)."""
 
     def __init__(self, roles: Sequence[Role], options: DynamicsOptions | None = None) -> None:
         self._roles = tuple(roles)
@@ -22,6 +23,7 @@ class CallDynamics:
         self._rates: dict[int, list[tuple[float, float]]] = {ch: [] for ch in range(len(self._roles))}
         self._next_update_s = self._opt.update_every_s
         self._unanalysed: list[tuple[float, float]] = []
+        self._rates_lock = threading.Lock()
 
     @property
     def spurts(self) -> tuple[Spurt, ...]:
@@ -43,12 +45,18 @@ class CallDynamics:
         self._unanalysed.append((start_s, end_s))
 
     def add_rate(self, channel: int, t_s: float, speech_rate_sps: float) -> None:
-        self._rates[channel].append((t_s, speech_rate_sps))
+        """A transcript sentence's speech rate (syllables/s of its word timings, Segment.speech_rate_sps)."""
+        with self._rates_lock:
+            self._rates[channel].append((t_s, speech_rate_sps))
+
+    def _rates_now(self) -> dict[int, list[tuple[float, float]]]:
+        with self._rates_lock:
+            return {ch: list(r) for ch, r in self._rates.items()}
 
     def snapshot(self, now_s: float) -> Dynamics:
         """Dynamics of the call so far (spurts under way count up to their latest speech)."""
         open_spurts = [s for t in self._trackers if (s := t.open_spurt()) is not None]
-        return summarise([*self._spurts, *open_spurts], self._roles, now_s, self._opt, self._rates, self._unanalysed)
+        return summarise([*self._spurts, *open_spurts], self._roles, now_s, self._opt, self._rates_now(), self._unanalysed)
 
     def due(self, now_s: float) -> Dynamics | None:
         """A snapshot when the next periodic update is due, else None."""
@@ -61,4 +69,4 @@ class CallDynamics:
     def finish(self, duration_s: float) -> Dynamics:
         for ch in range(len(self._trackers)):
             self.gap(ch)
-        return summarise(self._spurts, self._roles, duration_s, self._opt, self._rates, self._unanalysed)
+        return summarise(self._spurts, self._roles, duration_s, self._opt, self._rates_now(), self._unanalysed)

@@ -27,6 +27,11 @@ class DynamicsOptions:
     # The interrupted speaker must have been talking at least this long (a turn under way, not two people
     # starting at once).
     interruption_after_s: float = 1.0
+    # A speaker's own silence between two of their spurts, nobody else talking, up to this long: a pause inside
+    # their turn (hesitation). Longer ones are waiting (or dead air), not hesitating: silent hesitation pauses
+    # in spontaneous speech mostly last 0.5-3 s (Campione & Véronis 2002, "A large-scale multilingual study of
+    # silent pause duration", Speech Prosody).
+    pause_max_s: float = 3.0
     dead_air_s: float = 5.0  # both sides silent at least this long: reported as a silence
     hold_s: float = 30.0  # a silence this long looks like a hold (or a dead line)
     update_every_s: float = 10.0  # call time between live ConversationDynamics events

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from features.syllables import count_syllables
 from service.domain import Role
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
-from service.escalation.policy import PhraseRule, Policy, PolicySource, ScoreRule
+from service.escalation.policy import PhraseRule, Policy, PolicySource, RateRule, ScoreRule
 from service.escalation.text import contains_phrase, is_question, normalise
 
 
@@ -27,6 +28,15 @@ class _Run:
     scores: list[float] = field(default_factory=list)
     pitch: list[float] = field(default_factory=list)
     loudness: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Pace:
+    """One speaker's speech rate for a rate rule: their first estimates (their own pace), the latest ones."""
+
+    first: list[float] = field(default_factory=list)
+    recent: list[tuple[float, float, float, str]] = field(default_factory=list)  # start_s, end_s, rate, text
+    last_alert_t_s: float = -1e9
 
 
 @dataclass
@@ -48,6 +58,7 @@ class EscalationDetector:
         self._states: dict[tuple[str, int], _RuleState] = {}
         self._open: dict[tuple[str, int], Alert] = {}
         self._asked: dict[tuple[str, int], list[tuple[float, float, str]]] = {}  # questions per rule, channel
+        self._pace: dict[tuple[str, int], _Pace] = {}
         self._lock = threading.Lock()
 
     def policy(self) -> Policy:
@@ -112,7 +123,21 @@ class EscalationDetector:
         return self._raise_or_upgrade(rule.reason, channel, role, rule.action, {**fields, "page": rule.page})
 
     # ---- phrases -----------------------------------------------------------------------------------
-    def on_transcript(self, channel: int, role: Role, start_s: float, end_s: float, text: str) -> list[Alert]:
+    def on_transcript(
+        self,
+        channel: int,
+        role: Role,
+        start_s: float,
+        end_s: float,
+        text: str,
+        *,
+        final_rise_st: float = float("nan"),
+        language: str = "",
+        speech_rate_sps: float = 0.0,
+    ) -> list[Alert]:
+        """A final transcript segment. `final_rise_st`: how far the voice rose at its end (semitones,
+        features.intonation; NaN when not measured), `language`: the language Whisper decoded it in,
+        `speech_rate_sps`: syllables per second from its word timings (features.syllables; 0 if unknown)."""
         norm = normalise(text)
         if not norm:
             return []
@@ -135,18 +160,66 @@ class EscalationDetector:
                     if current is not None and current.is_open and rule.level <= current.level:
                         continue  # already open at this level: no spam
                     out.append(self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields))
-            if is_question(text):
-                out += self._questions(channel, role, start_s, end_s, text)
+            out += self._questions(channel, role, start_s, end_s, text, final_rise_st, language)
+            for rate_rule in self.policy().rate_rules:
+                if role in rate_rule.roles and (
+                    alert := self._rate(rate_rule, channel, role, start_s, end_s, text, speech_rate_sps)
+                ):
+                    out.append(alert)
         return out
 
-    def _questions(self, channel: int, role: Role, start_s: float, end_s: float, text: str) -> list[Alert]:
-        """Frequent questions: each question rule counts the channel's questions in its window."""
+    def _rate(
+        self, rule: RateRule, channel: int, role: Role, start_s: float, end_s: float, text: str, rate: float
+    ) -> Alert | None:
+        """Faster speech than the speaker's own pace: `rule.hold` sentences in a row at `rule.ratio` times the
+        median rate of their first `rule.baseline` sentences (sentences under `rule.min_syllables` skipped)."""
+        if not (np.isfinite(rate) and rate > 0) or count_syllables(text) < rule.min_syllables:
+            return None
+        pace = self._pace.setdefault((rule.reason, channel), _Pace())
+        if len(pace.first) < rule.baseline:
+            pace.first.append(rate)
+            return None
+        base = float(np.median(pace.first))
+        pace.recent = [*pace.recent, (start_s, end_s, rate, text.strip())][-rule.hold :]
+        rates = [r for _, _, r, _ in pace.recent]
+        if len(rates) < rule.hold or min(rates) < rule.ratio * base:
+            return None
+        current = self._open.get((rule.reason, channel))
+        if (current is not None and current.is_open) or end_s - pace.last_alert_t_s < rule.cooldown_s:
+            return None
+        pace.last_alert_t_s = end_s
+        median = float(np.median(rates))
+        said = " / ".join(f'"{t}"' for _, _, _, t in pace.recent)
+        fields = dict(
+            level=rule.level,
+            t_s=end_s,
+            start_s=pace.recent[0][0],
+            end_s=end_s,
+            evidence=(
+                f"speaking {median:.1f} syllables/s, {median / base:.2f}x their own {base:.1f} at the start, "
+                f"{rule.hold} sentences in a row: {said}"
+            ),
+            excerpt=said,
+            page=rule.page,
+        )
+        return self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields)
+
+    def _questions(
+        self, channel: int, role: Role, start_s: float, end_s: float, text: str, rise_st: float, language: str
+    ) -> list[Alert]:
+        """Frequent questions: each question rule counts the channel's questions in its window, recognised by
+        their words or, in the rule's `rise_languages`, by the voice rising at least `rise_st` at the end."""
         out = []
+        by_words = is_question(text)
         for rule in self.policy().question_rules:
-            if role not in rule.roles:
+            by_voice = (
+                rule.rise_st > 0 and language.split("-")[0] in rule.rise_languages and rise_st >= rule.rise_st
+            )  # NaN (not measured) compares false
+            if role not in rule.roles or not (by_words or by_voice):
                 continue
             asked = self._asked.setdefault((rule.reason, channel), [])
-            asked.append((start_s, end_s, text.strip()))
+            said = text.strip() if by_words else f"{text.strip()} (voice rose {rise_st:.1f} st at the end)"
+            asked.append((start_s, end_s, said))
             asked[:] = [q for q in asked if q[1] >= end_s - rule.window_s]
             current = self._open.get((rule.reason, channel))
             if len(asked) < rule.count or (current is not None and current.is_open):

@@ -61,7 +61,9 @@ class PhraseRule:
 
 @dataclass(frozen=True)
 class QuestionRule:
-    """Frequent questions (confusion / uncertainty): `count` questions within `window_s` of call time."""
+    """Frequent questions (confusion / uncertainty): `count` questions within `window_s` of call time. A
+    sentence is a question by its words (escalation.text.is_question) or, when decoded in one of
+    `rise_languages`, by its voice rising at least `rise_st` semitones at the end (0 turns that off)."""
 
     reason: str
     level: Level
@@ -69,6 +71,26 @@ class QuestionRule:
     count: int
     window_s: float
     action: str
+    page: bool = True
+    rise_st: float = 4.0
+    rise_languages: tuple[str, ...] = ("en",)
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """Speech faster than the speaker's own pace (anxiety / impatience): the transcript's syllable rate
+    (Whisper word timings) of `hold` sentences in a row at least `ratio` times the median of the speaker's
+    first `baseline` sentences. Sentences under `min_syllables` ("嗯", "yes") are not timed reliably: skipped."""
+
+    reason: str
+    level: Level
+    roles: frozenset[Role]
+    ratio: float = 1.3
+    hold: int = 2
+    baseline: int = 4
+    min_syllables: int = 5
+    cooldown_s: float = 60.0
+    action: str = ""
     page: bool = True
 
 
@@ -102,6 +124,7 @@ class Policy:
     response: ResponseRule = ResponseRule()
     coaching: CoachingRule = CoachingRule()
     question_rules: tuple[QuestionRule, ...] = ()
+    rate_rules: tuple[RateRule, ...] = ()
 
 
 def _level(value: object, where: str) -> Level:
@@ -200,10 +223,11 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(doc) - {"score_rule", "phrase_rule", "question_rule", "response", "coaching"}
+    unknown = set(doc) - {"score_rule", "phrase_rule", "question_rule", "rate_rule", "response", "coaching"}
     if unknown:
         raise PolicyError(
-            f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], [[question_rule]], [response], [coaching])"
+            f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], "
+            "[[question_rule]], [[rate_rule]], [response], [coaching])"
         )
     scores = tuple(_score_rule(r, f"{source} score_rule #{i + 1}") for i, r in enumerate(doc.get("score_rule", [])))
     phrases = tuple(_phrase_rule(r, f"{source} phrase_rule #{i + 1}") for i, r in enumerate(doc.get("phrase_rule", [])))
@@ -219,22 +243,53 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     questions = tuple(
         _question_rule(r, f"{source} question_rule #{i + 1}") for i, r in enumerate(doc.get("question_rule", []))
     )
-    return Policy(scores, phrases, source, response, coaching, questions)
+    rates = tuple(_rate_rule(r, f"{source} rate_rule #{i + 1}") for i, r in enumerate(doc.get("rate_rule", [])))
+    return Policy(scores, phrases, source, response, coaching, questions, rates)
+
+
+def _whole(rule: dict, key: str, where: str, default: int) -> int:
+    value = _number(rule, key, where, default=default, lo=1)
+    if value != int(value):
+        raise PolicyError(f"{where}: {key} must be a whole number, got {value}")
+    return int(value)
+
+
+def _rate_rule(rule: dict, where: str) -> RateRule:
+    ratio = _number(rule, "ratio", where, default=RateRule.ratio, lo=1.0)
+    if ratio <= 1.0:
+        raise PolicyError(f"{where}: ratio must be above 1 (faster than the speaker's own pace), got {ratio}")
+    return RateRule(
+        reason=_reason(rule, where),
+        level=_level(rule.get("level"), where),
+        roles=_roles(rule.get("roles"), where),
+        ratio=ratio,
+        hold=_whole(rule, "hold", where, RateRule.hold),
+        baseline=_whole(rule, "baseline", where, RateRule.baseline),
+        min_syllables=_whole(rule, "min_syllables", where, RateRule.min_syllables),
+        cooldown_s=_number(rule, "cooldown_s", where, default=RateRule.cooldown_s),
+        action=str(rule.get("action", "")),
+        page=_flag(rule, "page", where),
+    )
 
 
 def _question_rule(rule: dict, where: str) -> QuestionRule:
-    count = _number(rule, "count", where, default=3, lo=1)
-    if count != int(count):
-        raise PolicyError(f"{where}: count must be a whole number, got {count}")
     return QuestionRule(
         reason=_reason(rule, where),
         level=_level(rule.get("level"), where),
         roles=_roles(rule.get("roles"), where),
-        count=int(count),
+        count=_whole(rule, "count", where, 3),
         window_s=_number(rule, "window_s", where, default=60.0, lo=1.0),
         action=str(rule.get("action", "")),
         page=_flag(rule, "page", where),
+        rise_st=_number(rule, "rise_st", where, default=QuestionRule.rise_st),
+        rise_languages=_languages(rule.get("rise_languages", list(QuestionRule.rise_languages)), where),
     )
+
+
+def _languages(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and re.fullmatch(r"[a-z]{2,3}", v) for v in value):
+        raise PolicyError(f'{where}: rise_languages must be a list of language codes like "en", got {value!r}')
+    return tuple(value)
 
 
 def _settings(defaults: object, table: object, where: str) -> dict[str, float]:

@@ -25,6 +25,7 @@ from service import events as ev
 from service import logs, metrics, redaction
 from service.domain import Role
 from service.settings import Settings
+from service.transcription.intonation import utterance_final_rise_st
 from service.transcription.pool import Job, TranscriptionPool
 from service.transcription.results import Segment
 from service.transcription.utterances import Utterance
@@ -49,12 +50,14 @@ class _ChannelState:
     order_lock: threading.Lock = field(default_factory=threading.Lock)
     submitted: int = 0
     delivered: int = 0
-    ready: dict[int, list[Segment]] = field(default_factory=dict)
+    ready: dict[int, tuple[list[Segment], float]] = field(default_factory=dict)  # segments, final rise
 
 
 class CallTranscripts:
     """Transcription of one call's channels. `emit` queues an event for the call's client, `store` writes to
-    the call's row (CallStore method name and arguments), `on_final` hears every final segment (phrase rules)."""
+    the call's row (CallStore method name and arguments), `on_final` hears every final segment (phrase rules)
+    with the final pitch rise of its utterance in semitones (features.intonation) for an utterance's last
+    segment, NaN for the others."""
 
     def __init__(
         self,
@@ -69,7 +72,7 @@ class CallTranscripts:
         offline: bool,
         emit: Callable[[Any], None],
         store: Callable[..., None],
-        on_final: Callable[[int, Role, Segment], None],
+        on_final: Callable[[int, Role, Segment, float], None],
         call_time_s: Callable[[], float],
     ) -> None:
         self._call_id = call_id
@@ -133,6 +136,7 @@ class CallTranscripts:
     def _transcribe(self, ch: _ChannelState, utt: Utterance, seq: int) -> None:
         logs.CALL_ID.set(self._call_id)
         segments: list[Segment] = []
+        rise = float("nan")
         try:
             options = self._options
             if not self._offline and self._pool.waiting >= self._settings.whisper_busy_queue:
@@ -147,8 +151,10 @@ class CallTranscripts:
                 ch.language = result.language.language
             for dropped in result.dropped:
                 self._drop(ch, dropped)
+            if segments:
+                rise = utterance_final_rise_st(utt.audio)
         finally:  # a failed decode delivers nothing, and must not hold back the utterances after it
-            self._deliver(ch, seq, segments)
+            self._deliver(ch, seq, segments, rise)
             self._done()
 
     def _drop(self, ch: _ChannelState, dropped: DroppedSegment) -> None:
@@ -170,20 +176,21 @@ class CallTranscripts:
             )
         )
 
-    def _deliver(self, ch: _ChannelState, seq: int, segments: list[Segment]) -> None:
+    def _deliver(self, ch: _ChannelState, seq: int, segments: list[Segment], rise: float = float("nan")) -> None:
         """Store and send utterance `seq`'s segments once every earlier utterance of the channel is out, so a
         client gets each channel's finals in time order (utterances do not overlap within a channel)."""
         with ch.order_lock:
-            ch.ready[seq] = segments
+            ch.ready[seq] = (segments, rise)
             while ch.delivered in ch.ready:
-                for raw in ch.ready.pop(ch.delivered):
+                ready, final_rise = ch.ready.pop(ch.delivered)
+                for k, raw in enumerate(ready):
                     seg = self._redact(raw)
                     self._store("add_segment", ch.index, seg)
                     with self._cond:
                         self.sent += 1
                     metrics.TRANSCRIPT_LAG.observe(max(0.0, self._now() - seg.end_s))
                     self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
-                    self._on_final(ch.index, ch.role, seg)
+                    self._on_final(ch.index, ch.role, seg, final_rise if k == len(ready) - 1 else float("nan"))
                 ch.delivered += 1
 
     def _redact(self, seg: Segment) -> Segment:

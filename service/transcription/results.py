@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from features.syllables import speech_rate
+
 
 @dataclass(frozen=True)
 class Word:
@@ -24,3 +26,8 @@ class Segment:
     language_probability: float
     avg_logprob: float
     words: tuple[Word, ...] = field(default_factory=tuple)
+
+    @property
+    def speech_rate_sps(self) -> float:
+        """Syllables per second over its words' span (features.syllables); 0 without word timings."""
+        return speech_rate([(w.start_s, w.end_s, w.text) for w in self.words])

@@ -200,7 +200,8 @@ function renderDynamics(d) {
   if (!d || !d.speakers || !d.speakers.length) { box.innerHTML = `<span class="muted">No conversation dynamics for this call.</span>`; return; }
   const pct = (v) => `${Math.round((v || 0) * 100)}%`;
   const talk = d.speakers.map((s) => `<div><span>${cg.esc(cg.role(s.role))} talk</span>${(s.talk_s || 0).toFixed(1)} s · ${pct(s.talk_share)}` +
-    `${s.interruptions_made ? ` · <b>made ${plural(s.interruptions_made, "interruption")}</b>` : ""}</div>`).join("");
+    `${s.interruptions_made ? ` · <b>made ${plural(s.interruptions_made, "interruption")}</b>` : ""}` +
+    `${d.speakers.length > 1 ? ` · <span class="muted" title="silences of 0.5-3 s inside their own turn, nobody else talking (hesitation)">${plural(s.pauses || 0, "pause")} in turn (${(s.pauses_per_min || 0).toFixed(1)}/min)</span>` : ""}</div>`).join("");
   const rate = d.speakers.filter((s) => (s.speech_rate || []).length).map((s) =>
     `${cg.esc(cg.role(s.role))} ${s.speech_rate.map((p) => p.speech_rate_sps.toFixed(1)).join(" → ")}`).join("; ");
   box.innerHTML = talk +

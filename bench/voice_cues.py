@@ -1,0 +1,213 @@
+"""How well the voice cues behind the anxiety and confusion rules are measured, on the shared corpora's real
+speech (telephone-degraded): writes bench/results/voice_cues.json. Part of `make evaluate` (~15 min: Whisper
+decodes every sentence once).
+
+1. Final pitch rise (features/intonation.py, the question rules' `rise_st`): the share of sentences at or above
+   3-6 semitones per corpus and emotion. Every corpus sentence is a statement, so on calm and neutral speech
+   that share is the rate of statements taken for questions; surprise, often said as an echo question, is
+   shown for contrast (not a question label).
+2. Speech rate (the rate rules and the dynamics' speech-rate curve): the transcript's syllables per second of
+   Whisper word timings against CASIA's labelled rate (syllables over the labelled speech duration), the
+   acoustic syllable-nuclei count against the same, and what each reads on speech played 1.3x faster
+   (librosa's phase-vocoder time stretch: same voice and pitch, shorter).
+3. The default policy's rate rule run through the real EscalationDetector on the escalation bench's call
+   recipes, per speaker: 20 calm sentences (any alert is false), 10 calm then 6 of each emotion (alerts
+   before the switch are false), and 10 calm then 10 calm played 1.3x faster (it should alert).
+
+    python -m bench.voice_cues [--speakers N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from features.corpus import Clip, read_labels, shared_data_dir
+from features.intonation import final_rise_st
+from features.prosody import FEATURE_RATE_HZ, describe
+from features.telephone import degrade
+from service.domain import Role
+from service.escalation.detector import EscalationDetector
+from service.escalation.policy import DEFAULT_POLICY_FILE, load_policy
+from service.settings import Settings
+from service.transcription.whisper import DecodeOptions, Transcriber
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RISES = (3.0, 4.0, 5.0, 6.0)
+FASTER = 1.3
+EMOTIONS = ("angry", "fear", "happy", "sad", "surprise")
+
+
+def _phone(audio16k: np.ndarray, rate: int = 16000) -> np.ndarray:
+    return degrade(audio16k, 16000, out_rate_hz=rate)
+
+
+def rises(clips: list[Clip]) -> dict:
+    """Share of sentences whose voice rises at least each of RISES at the end, per corpus and emotion."""
+    values: dict[tuple[str, str], list[float]] = {}
+    for clip in clips:
+        values.setdefault((clip.corpus, clip.emotion), []).append(
+            final_rise_st(_phone(clip.load(16000), FEATURE_RATE_HZ))
+        )
+    out: dict = {}
+    for (corpus, emotion), v in sorted(values.items()):
+        x = np.array(v)
+        ok = x[np.isfinite(x)]
+        out.setdefault(corpus, {})[emotion] = {
+            "sentences": len(x),
+            "measured": len(ok),
+            "median_st": round(float(np.median(ok)), 2) if len(ok) else None,
+            **{f"share_at_{r:g}_st": round(float(np.mean(ok >= r)), 3) if len(ok) else None for r in RISES},
+        }
+    return out
+
+
+class Rates:
+    """Transcript speech rate of a sentence (syllables/s of Whisper's word timings), cached by clip and speed."""
+
+    def __init__(self) -> None:
+        s = Settings()
+        self._tr = Transcriber(s.whisper_model, compute_type=s.compute_type, cpu_threads=s.effective_cpu_threads)
+        self._cache: dict[tuple[str, float], tuple[float, str]] = {}
+
+    def __call__(self, clip: Clip, speed: float = 1.0) -> tuple[float, str]:
+        key = (str(clip.path), speed)
+        if key not in self._cache:
+            audio = clip.load(16000)
+            if speed != 1.0:
+                audio = librosa.effects.time_stretch(audio, rate=speed)
+            prior = "zh" if clip.language.startswith("zh") else "en"
+            res = self._tr.transcribe(
+                _phone(audio), languages=("zh", "en"), offset_s=0.0, options=DecodeOptions(), prior=prior
+            )
+            segs = res.segments
+            self._cache[key] = (
+                float(np.median([s.speech_rate_sps for s in segs])) if segs else 0.0,
+                "".join(s.text for s in segs).strip(),
+            )
+        return self._cache[key]
+
+
+def rate_validity(casia_dir: Path, rates: Rates, n: int) -> dict:
+    """Transcript and acoustic rates against CASIA's labelled syllable rate, and their reading at FASTER."""
+    with open(casia_dir / "LABELS.csv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["speech_dur_s_from_lab"]]
+    rows = rows[:: max(1, len(rows) // n)][:n]
+    clips = {str(c.path): c for c in read_labels(casia_dir / "LABELS.csv")}
+    true, text, acoustic, text_fast, acoustic_fast = [], [], [], [], []
+    for r in rows:
+        clip = clips[str(casia_dir / r["path"])]
+        audio = clip.load(16000)
+        true.append(int(r["n_syllables"]) / float(r["speech_dur_s_from_lab"]))
+        text.append(rates(clip)[0])
+        text_fast.append(rates(clip, FASTER)[0])
+        acoustic.append(describe(_phone(audio, FEATURE_RATE_HZ))[1].speech_rate_sps)
+        fast = librosa.effects.time_stretch(audio, rate=FASTER)
+        acoustic_fast.append(describe(_phone(fast, FEATURE_RATE_HZ))[1].speech_rate_sps)
+    t, x, a, xf, af = map(np.array, (true, text, acoustic, text_fast, acoustic_fast))
+    ok = (x > 0) & (xf > 0)
+    return {
+        "clips": len(t),
+        "timed_by_transcript": int(ok.sum()),
+        "labelled_rate_median_sps": round(float(np.median(t)), 2),
+        "pearson_r_transcript": round(float(np.corrcoef(t[ok], x[ok])[0, 1]), 3),
+        "pearson_r_acoustic": round(float(np.corrcoef(t, a)[0, 1]), 3),
+        f"transcript_reads_at_{FASTER:g}x_median": round(float(np.median(xf[ok] / x[ok])), 3),
+        f"acoustic_reads_at_{FASTER:g}x_median": round(float(np.median(af / a)), 3),
+    }
+
+
+def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates) -> dict:
+    """Run the default policy's rate rules on per-speaker call recipes (sentence by sentence)."""
+    policy = load_policy(DEFAULT_POLICY_FILE)
+    reasons = {r.reason for r in policy.rate_rules}
+
+    def alerts_at(sentences: list[tuple[Clip, float]]) -> list[int]:
+        detector = EscalationDetector("voice-cues", policy)
+        fired = []
+        for k, (clip, speed) in enumerate(sentences):
+            rate, text = rates(clip, speed)
+            found = detector.on_transcript(0, Role.CUSTOMER, 4.0 * k, 4.0 * k + 2, text, speech_rate_sps=rate)
+            fired += [k for a in found if a.reason in reasons]
+        return fired
+
+    out: dict = {"calm": [0, 0], **{e: [0, 0, 0] for e in (*EMOTIONS, f"calm_{FASTER:g}x")}}
+    for n, speaker in enumerate(speakers, 1):
+        mine = [c for c in clips if c.speaker == speaker]
+        calm = [c for c in mine if c.emotion in ("neutral", "calm")]
+        out["calm"][0] += 1
+        out["calm"][1] += bool(alerts_at([(c, 1.0) for c in calm[:20]]))
+        recipes = {e: [c for c in mine if c.emotion == e][:6] for e in EMOTIONS}
+        for name, after in {**{e: [(c, 1.0) for c in v] for e, v in recipes.items()},
+                            f"calm_{FASTER:g}x": [(c, FASTER) for c in calm[10:20]]}.items():  # fmt: skip
+            fired = alerts_at([(c, 1.0) for c in calm[:10]] + after)
+            out[name][0] += 1
+            out[name][1] += any(k < 10 for k in fired)
+            out[name][2] += any(k >= 10 for k in fired)
+        print(f"  rate rule: {n}/{len(speakers)} speakers", file=sys.stderr, flush=True)
+    return {
+        "calm_calls": out["calm"][0],
+        "calm_calls_alerted": out["calm"][1],
+        **{
+            name: {"calls": v[0], "alerted_before_switch": v[1], "alerted_after_switch": v[2]}
+            for name, v in out.items()
+            if name != "calm"
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--speakers", type=int, default=0, help="first N speakers only (0: all 26)")
+    p.add_argument("--json", type=Path, default=RESULTS / "voice_cues.json")
+    args = p.parse_args(argv)
+    data = shared_data_dir()
+    if not (data / "casia" / "LABELS.csv").exists():
+        print(f"no corpora under {data}: set CALLGUARD_SHARED_DATA to the shared data folder", file=sys.stderr)
+        return 2
+    clips = read_labels(data / "ravdess" / "LABELS.csv") + read_labels(data / "casia" / "LABELS.csv")
+    speakers = sorted({c.speaker for c in clips})
+    speakers = speakers[: args.speakers] if args.speakers else speakers
+    started = time.monotonic()
+    print(f"final pitch rise on {len(clips)} sentences ...", file=sys.stderr, flush=True)
+    result = {"final_rise": rises(clips)}
+    rates = Rates()
+    print("speech rate against CASIA's labels ...", file=sys.stderr, flush=True)
+    result["speech_rate"] = rate_validity(data / "casia", rates, 120)
+    print(f"rate rule on {len(speakers)} speakers' calls ...", file=sys.stderr, flush=True)
+    result["rate_rule"] = rate_rule(clips, speakers, rates)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+    print("\nfinal pitch rise, share of statements at or above 4 st (questions by voice that are not):")
+    for corpus, emotions in result["final_rise"].items():
+        line = ", ".join(f"{e} {v['share_at_4_st']:.1%}" for e, v in emotions.items() if v["measured"])
+        print(f"  {corpus}: {line}")
+    sr = result["speech_rate"]
+    print(
+        f"speech rate vs CASIA labels: transcript r = {sr['pearson_r_transcript']}, acoustic r = "
+        f"{sr['pearson_r_acoustic']}; at {FASTER:g}x speed the transcript reads "
+        f"{sr[f'transcript_reads_at_{FASTER:g}x_median']}x, the acoustic count {sr[f'acoustic_reads_at_{FASTER:g}x_median']}x"
+    )
+    rr = result["rate_rule"]
+    print(f"rate rule: {rr['calm_calls_alerted']}/{rr['calm_calls']} calm calls alerted (false)")
+    for name in (*EMOTIONS, f"calm_{FASTER:g}x"):
+        v = rr[name]
+        print(
+            f"  calm then {name}: {v['alerted_after_switch']}/{v['calls']} after the switch, "
+            f"{v['alerted_before_switch']} before it (false)"
+        )
+    print(f"wrote {args.json} in {result['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
