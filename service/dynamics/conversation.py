@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -137,7 +138,7 @@ def _pauses(spurts: Sequence[Spurt], channel: int, opt: DynamicsOptions) -> int:
     others = _union([(s.start_s, s.end_s) for s in spurts if s.channel != channel])
     starts = [a for a, _ in others]
     n = 0
-    for a, b in zip(mine, mine[1:], strict=False):
+    for a, b in itertools.pairwise(mine):
         if b.start_s - a.end_s > opt.pause_max_s:
             continue
         k = bisect.bisect_left(starts, b.start_s) - 1  # the last other-talk stretch starting before b

@@ -56,7 +56,9 @@ class CallDynamics:
     def snapshot(self, now_s: float) -> Dynamics:
         """Dynamics of the call so far (spurts under way count up to their latest speech)."""
         open_spurts = [s for t in self._trackers if (s := t.open_spurt()) is not None]
-        return summarise([*self._spurts, *open_spurts], self._roles, now_s, self._opt, self._rates_now(), self._unanalysed)
+        return summarise(
+            [*self._spurts, *open_spurts], self._roles, now_s, self._opt, self._rates_now(), self._unanalysed
+        )
 
     def due(self, now_s: float) -> Dynamics | None:
         """A snapshot when the next periodic update is due, else None."""
