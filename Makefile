@@ -78,6 +78,7 @@ train: install
 evaluate: install
 	$(PY) -m features.evaluate ../shared/data/ravdess/LABELS.csv --telephone --json bench/results/evaluate_ravdess_telephone.json
 	$(PY) -m features.evaluate ../shared/data/casia/LABELS.csv --telephone --json bench/results/evaluate_casia_telephone.json
+	$(PY) -m bench.voice_cues
 
 clean:
 	rm -rf $(VENV) var build *.egg-info proto/callguard/v1/*_pb2*

@@ -1,5 +1,5 @@
 """How well the voice cues behind the anxiety and confusion rules are measured, on the shared corpora's real
-speech (telephone-degraded): writes bench/results/voice_cues.json. Part of `make evaluate` (~15 min: Whisper
+speech (telephone-degraded): writes bench/results/voice_cues.json. Part of `make evaluate` (~25 min: Whisper
 decodes every sentence once).
 
 1. Final pitch rise (features/intonation.py, the question rules' `rise_st`): the share of sentences at or above
@@ -10,9 +10,10 @@ decodes every sentence once).
    Whisper word timings against CASIA's labelled rate (syllables over the labelled speech duration), the
    acoustic syllable-nuclei count against the same, and what each reads on speech played 1.3x faster
    (librosa's phase-vocoder time stretch: same voice and pitch, shorter).
-3. The default policy's rate rule run through the real EscalationDetector on the escalation bench's call
-   recipes, per speaker: 20 calm sentences (any alert is false), 10 calm then 6 of each emotion (alerts
-   before the switch are false), and 10 calm then 10 calm played 1.3x faster (it should alert).
+3. The default policy's rate rule run through the real EscalationDetector, sentence by sentence, on
+   per-speaker call recipes: their calm sentences (any alert is false); 8 calm sentences, then the same 8
+   played 1.3x and 1.5x faster (same words and style, only the pace changed: it should alert); 8 calm, then
+   angry or fearful ones. Each sentence is cut as the endpointer would (its speech plus 0.2 s).
 
     python -m bench.voice_cues [--speakers N] [--json PATH]
 """
@@ -40,23 +41,37 @@ from service.settings import Settings
 from service.transcription.whisper import DecodeOptions, Transcriber
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CACHE = Path(__file__).resolve().parent.parent / "var" / "cache" / "voice_cues_rates.json"  # not in git
 RISES = (3.0, 4.0, 5.0, 6.0)
 FASTER = 1.3
-EMOTIONS = ("angry", "fear", "happy", "sad", "surprise")
+SPEEDS = (1.3, 1.5)
+EMOTIONS = ("angry", "fear")
+BASE = 8  # sentences at the speaker's own pace before the switch
 
 
 def _phone(audio16k: np.ndarray, rate: int = 16000) -> np.ndarray:
     return degrade(audio16k, 16000, out_rate_hz=rate)
 
 
+def _as_utterance(audio16k: np.ndarray) -> np.ndarray:
+    """The clip cut the way the live endpointer cuts an utterance: its speech plus 0.2 s either side. The
+    corpora's clips carry up to a second of silence before the speech, which Whisper's first word timing
+    can absorb (the rate would read slow)."""
+    _, (a, b) = librosa.effects.trim(audio16k, top_db=40)
+    pad = int(0.2 * 16000)
+    return audio16k[max(0, a - pad) : b + pad]
+
+
 def rises(clips: list[Clip]) -> dict:
     """Share of sentences whose voice rises at least each of RISES at the end, per corpus and emotion."""
     values: dict[tuple[str, str], list[float]] = {}
+    cpu_s = 0.0
     for clip in clips:
-        values.setdefault((clip.corpus, clip.emotion), []).append(
-            final_rise_st(_phone(clip.load(16000), FEATURE_RATE_HZ))
-        )
-    out: dict = {}
+        audio = _phone(clip.load(16000), FEATURE_RATE_HZ)
+        t0 = time.process_time()
+        values.setdefault((clip.corpus, clip.emotion), []).append(final_rise_st(audio))
+        cpu_s += time.process_time() - t0
+    out: dict = {"cpu_ms_per_sentence": round(1000 * cpu_s / max(1, len(clips)), 2)}
     for (corpus, emotion), v in sorted(values.items()):
         x = np.array(v)
         ok = x[np.isfinite(x)]
@@ -70,17 +85,26 @@ def rises(clips: list[Clip]) -> dict:
 
 
 class Rates:
-    """Transcript speech rate of a sentence (syllables/s of Whisper's word timings), cached by clip and speed."""
+    """Transcript speech rate of a sentence (syllables/s of Whisper's word timings), cached by clip and speed
+    in memory and in `cache_file` (a re-run, or a sweep of the rule's settings, decodes nothing again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_file: Path | None = None) -> None:
         s = Settings()
         self._tr = Transcriber(s.whisper_model, compute_type=s.compute_type, cpu_threads=s.effective_cpu_threads)
-        self._cache: dict[tuple[str, float], tuple[float, str]] = {}
+        self._file = cache_file
+        self._cache: dict[str, tuple[float, str]] = {}
+        if cache_file is not None and cache_file.exists():
+            self._cache = {k: tuple(v) for k, v in json.loads(cache_file.read_text()).items()}
+
+    def save(self) -> None:
+        if self._file is not None:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            self._file.write_text(json.dumps(self._cache, ensure_ascii=False))
 
     def __call__(self, clip: Clip, speed: float = 1.0) -> tuple[float, str]:
-        key = (str(clip.path), speed)
+        key = f"{clip.path}|{speed:g}|{self._tr.description}|utterance"
         if key not in self._cache:
-            audio = clip.load(16000)
+            audio = _as_utterance(clip.load(16000))
             if speed != 1.0:
                 audio = librosa.effects.time_stretch(audio, rate=speed)
             prior = "zh" if clip.language.startswith("zh") else "en"
@@ -104,7 +128,7 @@ def rate_validity(casia_dir: Path, rates: Rates, n: int) -> dict:
     true, text, acoustic, text_fast, acoustic_fast = [], [], [], [], []
     for r in rows:
         clip = clips[str(casia_dir / r["path"])]
-        audio = clip.load(16000)
+        audio = _as_utterance(clip.load(16000))
         true.append(int(r["n_syllables"]) / float(r["speech_dur_s_from_lab"]))
         text.append(rates(clip)[0])
         text_fast.append(rates(clip, FASTER)[0])
@@ -125,7 +149,9 @@ def rate_validity(casia_dir: Path, rates: Rates, n: int) -> dict:
 
 
 def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates) -> dict:
-    """Run the default policy's rate rules on per-speaker call recipes (sentence by sentence)."""
+    """Run the default policy's rate rules sentence by sentence on per-speaker call recipes: their calm
+    sentences (any alert is false); BASE calm sentences, then the same sentences again played faster (the
+    same words and style, so only the pace changed: it should alert); BASE calm, then angry or fearful ones."""
     policy = load_policy(DEFAULT_POLICY_FILE)
     reasons = {r.reason for r in policy.rate_rules}
 
@@ -138,25 +164,33 @@ def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates) -> dict:
             fired += [k for a in found if a.reason in reasons]
         return fired
 
-    out: dict = {"calm": [0, 0], **{e: [0, 0, 0] for e in (*EMOTIONS, f"calm_{FASTER:g}x")}}
+    names = [*(f"calm_{s:g}x" for s in SPEEDS), *EMOTIONS]
+    out: dict = {"calm": [0, 0], **{name: [0, 0, []] for name in names}}
     for n, speaker in enumerate(speakers, 1):
         mine = [c for c in clips if c.speaker == speaker]
         calm = [c for c in mine if c.emotion in ("neutral", "calm")]
         out["calm"][0] += 1
         out["calm"][1] += bool(alerts_at([(c, 1.0) for c in calm[:20]]))
-        recipes = {e: [c for c in mine if c.emotion == e][:6] for e in EMOTIONS}
-        for name, after in {**{e: [(c, 1.0) for c in v] for e, v in recipes.items()},
-                            f"calm_{FASTER:g}x": [(c, FASTER) for c in calm[10:20]]}.items():  # fmt: skip
-            fired = alerts_at([(c, 1.0) for c in calm[:10]] + after)
+        after = {f"calm_{s:g}x": [(c, s) for c in calm[:BASE]] for s in SPEEDS}
+        after |= {e: [(c, 1.0) for c in mine if c.emotion == e][:6] for e in EMOTIONS}
+        for name, sentences in after.items():
+            fired = alerts_at([(c, 1.0) for c in calm[:BASE]] + sentences)
             out[name][0] += 1
-            out[name][1] += any(k < 10 for k in fired)
-            out[name][2] += any(k >= 10 for k in fired)
+            out[name][1] += any(k < BASE for k in fired)
+            late = [k - BASE + 1 for k in fired if k >= BASE]
+            if late:
+                out[name][2].append(late[0])
         print(f"  rate rule: {n}/{len(speakers)} speakers", file=sys.stderr, flush=True)
     return {
         "calm_calls": out["calm"][0],
         "calm_calls_alerted": out["calm"][1],
         **{
-            name: {"calls": v[0], "alerted_before_switch": v[1], "alerted_after_switch": v[2]}
+            name: {
+                "calls": v[0],
+                "alerted_before_switch": v[1],
+                "alerted_after_switch": len(v[2]),
+                "median_sentences_to_alert": float(np.median(v[2])) if v[2] else None,
+            }
             for name, v in out.items()
             if name != "calm"
         },
@@ -178,17 +212,20 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"final pitch rise on {len(clips)} sentences ...", file=sys.stderr, flush=True)
     result = {"final_rise": rises(clips)}
-    rates = Rates()
+    rates = Rates(CACHE)
     print("speech rate against CASIA's labels ...", file=sys.stderr, flush=True)
     result["speech_rate"] = rate_validity(data / "casia", rates, 120)
     print(f"rate rule on {len(speakers)} speakers' calls ...", file=sys.stderr, flush=True)
     result["rate_rule"] = rate_rule(clips, speakers, rates)
+    rates.save()
     result["seconds"] = round(time.monotonic() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
     print("\nfinal pitch rise, share of statements at or above 4 st (questions by voice that are not):")
     for corpus, emotions in result["final_rise"].items():
+        if not isinstance(emotions, dict):
+            continue
         line = ", ".join(f"{e} {v['share_at_4_st']:.1%}" for e, v in emotions.items() if v["measured"])
         print(f"  {corpus}: {line}")
     sr = result["speech_rate"]
@@ -199,12 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     rr = result["rate_rule"]
     print(f"rate rule: {rr['calm_calls_alerted']}/{rr['calm_calls']} calm calls alerted (false)")
-    for name in (*EMOTIONS, f"calm_{FASTER:g}x"):
+    for name in (*(f"calm_{s:g}x" for s in SPEEDS), *EMOTIONS):
         v = rr[name]
         print(
-            f"  calm then {name}: {v['alerted_after_switch']}/{v['calls']} after the switch, "
-            f"{v['alerted_before_switch']} before it (false)"
+            f"  {BASE} calm sentences then {name}: {v['alerted_after_switch']}/{v['calls']} alerted after the switch "
+            f"(median {v['median_sentences_to_alert']} sentences in), {v['alerted_before_switch']} before it (false)"
         )
+    print(f"final pitch rise costs {result['final_rise']['cpu_ms_per_sentence']} CPU-ms per sentence")
     print(f"wrote {args.json} in {result['seconds']:.0f} s")
     return 0
 

@@ -310,6 +310,10 @@ def test_call_page_and_list_show_conversation_dynamics(page: Page, server, stub,
     expect(box).to_contain_text("customer talk")
     expect(box).to_contain_text("1 interruption")
     expect(box).to_contain_text(f"{final.longest_silence_s:.1f} s")
+    pauses = final.speakers[0].pauses
+    expect(box).to_contain_text(
+        f"{pauses} pause{'' if pauses == 1 else 's'} in turn ({final.speakers[0].pauses_per_min:.1f}/min)"
+    )
     lane = page.locator("#lane-talk")
     expect(lane.locator(".cut")).to_have_count(1)
     expect(lane.locator(".band.hold")).to_have_count(1)

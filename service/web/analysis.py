@@ -18,6 +18,7 @@ EMOTION_TYPE = {
     "THREAT_PHRASE": "threat / complaint",
     "REPEAT_CONTACT": "complaint: repeat contact",
     "ANXIETY_URGENCY": "anxiety / impatience",
+    "ANXIETY_FAST_SPEECH": "anxiety / impatience",
     "CONFUSION_PHRASE": "confusion / uncertainty",
     "CONFUSION_QUESTIONS": "confusion / uncertainty",
 }
