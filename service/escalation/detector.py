@@ -32,7 +32,7 @@ class _Run:
 
 @dataclass
 class _Pace:
-    """One speaker's speech rate for a rate rule: their first estimates (their own pace), the latest ones."""
+    """One speaker's pace for a rate rule: the rates of their first sentences (their own pace), the latest ones."""
 
     first: list[float] = field(default_factory=list)
     recent: list[tuple[float, float, float, str]] = field(default_factory=list)  # start_s, end_s, rate, text
