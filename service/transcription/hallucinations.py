@@ -71,6 +71,10 @@ def hallucination_reason(
         return "empty text"
     if _ALWAYS_RE.search(stripped):
         return "subtitle credit"
+    if "\ufffd" in stripped and len(stripped.replace("\ufffd", "").strip()) <= 4:
+        # U+FFFD: the decoder stopped inside a multi-byte character (its byte-level tokens did not make one);
+        # on noise Whisper emits a few such fragments ("用续\ufffd" from hiss), never a caller's short answer
+        return "broken characters (a fragment, not words)"
     if compression_ratio > 2.4:  # the same words over and over: a decoding loop, not speech
         return f"repetition loop (compression ratio {compression_ratio:.1f})"
     unsure = no_speech_prob > 0.3 or mean_word_probability < 0.55
