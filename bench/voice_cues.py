@@ -180,6 +180,7 @@ def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates) -> dict:
             late = [k - BASE + 1 for k in fired if k >= BASE]
             if late:
                 out[name][2].append(late[0])
+        rates.save()  # an interrupted run keeps what it decoded
         print(f"  rate rule: {n}/{len(speakers)} speakers", file=sys.stderr, flush=True)
     return {
         "calm_calls": out["calm"][0],
