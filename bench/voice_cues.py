@@ -1,5 +1,5 @@
 """How well the voice cues behind the anxiety and confusion rules are measured, on the shared corpora's real
-speech (telephone-degraded): writes bench/results/voice_cues.json. Part of `make evaluate` (~25 min: Whisper
+speech (telephone-degraded): writes bench/results/voice_cues.json. Part of `make evaluate` (~50 min: Whisper
 decodes every sentence once).
 
 1. Final pitch rise (features/intonation.py, the question rules' `rise_st`): the share of sentences at or above
