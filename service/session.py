@@ -109,6 +109,7 @@ class CallSession:
             emit=self._emit,
             store=self._store,
             on_final=self._on_final,
+            wants_rise=self._detector.wants_final_rise,
             call_time_s=lambda: self.call_time_s,
         )
         self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)

@@ -68,6 +68,18 @@ def test_a_rising_voice_counts_as_a_question_in_english_only() -> None:
     ]
 
 
+def test_the_rise_is_measured_only_where_a_rule_would_use_it() -> None:
+    """The transcription worker measures an utterance's final rise only if a question rule counts rising
+    voices in its language: with the default policy English, not Mandarin; with rise_st = 0, nothing."""
+    d = EscalationDetector("c", POLICY)
+    assert d.wants_final_rise("en") and d.wants_final_rise("en-US")
+    assert not d.wants_final_rise("zh")
+    off = parse_policy('[[question_rule]]\nreason = "Q"\nlevel = "LOW"\nrise_st = 0\n')
+    assert not EscalationDetector("c", off).wants_final_rise("en")
+    zh = parse_policy('[[question_rule]]\nreason = "Q"\nlevel = "LOW"\nrise_languages = ["zh"]\n')
+    assert EscalationDetector("c", zh).wants_final_rise("zh")
+
+
 # ---- speaking faster than one's own pace -----------------------------------------------------------------------
 def _paced(rates: list[float], texts: list[str] | None = None, policy=POLICY) -> list:
     d = EscalationDetector("c", policy)
