@@ -9,11 +9,13 @@ decodes every sentence once).
 2. Speech rate (the rate rules and the dynamics' speech-rate curve): the transcript's syllables per second of
    Whisper word timings against CASIA's labelled rate (syllables over the labelled speech duration), the
    acoustic syllable-nuclei count against the same, and what each reads on speech played 1.3x faster
-   (librosa's phase-vocoder time stretch: same voice and pitch, shorter).
+   (PSOLA, tests/speed.py: same voice, pitch and words, shorter).
 3. The default policy's rate rule run through the real EscalationDetector, sentence by sentence, on
    per-speaker call recipes: their calm sentences (any alert is false); 8 calm sentences, then the same 8
    played 1.3x and 1.5x faster (same words and style, only the pace changed: it should alert); 8 calm, then
-   angry or fearful ones. Each sentence is cut as the endpointer would (its speech plus 0.2 s).
+   angry or fearful ones. Each sentence is cut as the endpointer would (its speech plus 0.2 s) and brought to
+   one level (peak 0.5): RAVDESS has actors recorded at a peak of 0.01, and Whisper heard nothing in some of
+   their sped-up sentences.
 
     python -m bench.voice_cues [--speakers N] [--json PATH]
 """
@@ -38,7 +40,9 @@ from service.domain import Role
 from service.escalation.detector import EscalationDetector
 from service.escalation.policy import DEFAULT_POLICY_FILE, load_policy
 from service.settings import Settings
+from service.simulate import normalise_peak
 from service.transcription.whisper import DecodeOptions, Transcriber
+from tests.speed import faster
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = Path(__file__).resolve().parent.parent / "var" / "cache" / "voice_cues_rates.json"  # not in git
@@ -102,11 +106,9 @@ class Rates:
             self._file.write_text(json.dumps(self._cache, ensure_ascii=False))
 
     def __call__(self, clip: Clip, speed: float = 1.0) -> tuple[float, str]:
-        key = f"{clip.path}|{speed:g}|{self._tr.description}|utterance"
+        key = f"{clip.path}|{speed:g}|{self._tr.description}|utterance|psola|peak"
         if key not in self._cache:
-            audio = _as_utterance(clip.load(16000))
-            if speed != 1.0:
-                audio = librosa.effects.time_stretch(audio, rate=speed)
+            audio = normalise_peak(faster(_as_utterance(clip.load(16000)), 16000, speed))
             prior = "zh" if clip.language.startswith("zh") else "en"
             res = self._tr.transcribe(
                 _phone(audio), languages=("zh", "en"), offset_s=0.0, options=DecodeOptions(), prior=prior
@@ -133,7 +135,7 @@ def rate_validity(casia_dir: Path, rates: Rates, n: int) -> dict:
         text.append(rates(clip)[0])
         text_fast.append(rates(clip, FASTER)[0])
         acoustic.append(describe(_phone(audio, FEATURE_RATE_HZ))[1].speech_rate_sps)
-        fast = librosa.effects.time_stretch(audio, rate=FASTER)
+        fast = faster(audio, 16000, FASTER)
         acoustic_fast.append(describe(_phone(fast, FEATURE_RATE_HZ))[1].speech_rate_sps)
     t, x, a, xf, af = map(np.array, (true, text, acoustic, text_fast, acoustic_fast))
     ok = (x > 0) & (xf > 0)

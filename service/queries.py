@@ -65,13 +65,13 @@ class Queries:
         store = self._deps.store
         record = store.get_call(call_id)
         alerts = store.list_alerts(call_id=call_id)
-        emotions = store.emotions(call_id)
+        emotions, segments = store.emotions(call_id), store.segments(call_id)
         return convert.call_pb(
             record,
-            store.segments(call_id),
+            segments,
             emotions if with_emotions else [],
             alerts,
-            self._outcomes(record, alerts, emotions),
+            self._outcomes(record, alerts, emotions, segments),
             self._coaching(record, emotions),
         )
 
@@ -79,9 +79,20 @@ class Queries:
         dynamics = from_dict(json.loads(record.dynamics_json)) if record.dynamics_json else None
         return coaching_moments(record.roles, emotions, dynamics, self._deps.policy.current().coaching)
 
-    def _outcomes(self, record: CallRecord, alerts: list[Alert], emotions: list) -> list[Outcome]:  # type: ignore[type-arg]
+    def _outcomes(
+        self,
+        record: CallRecord,
+        alerts: list[Alert],
+        emotions: list,
+        segments: list | None,  # type: ignore[type-arg]
+    ) -> list[Outcome]:
+        """Rate alerts are judged on the transcript's pace: the segments are read only for calls that have one."""
+        policy = self._deps.policy.current()
+        if segments is None:
+            rates = {r.reason for r in policy.rate_rules}
+            segments = self._deps.store.segments(record.call_id) if any(a.reason in rates for a in alerts) else []
         active = record.status is CallStatus.ACTIVE
-        return judge_call(alerts, emotions, self._deps.policy.current(), call_active=active)
+        return judge_call(alerts, emotions, policy, call_active=active, segments=segments)
 
     def analysis(self, call_id: str) -> tuple[list[pb.Alert], list[pb.AlertOutcome], list[pb.CoachingMoment]]:
         """What the analysis table of a call is made of: its alerts (in the order raised), the response outcome
@@ -91,7 +102,7 @@ class Queries:
         emotions = store.emotions(call_id)
         return (
             [convert.alert_pb(a) for a in alerts],
-            [convert.outcome_pb(o) for o in self._outcomes(record, alerts, emotions)],
+            [convert.outcome_pb(o) for o in self._outcomes(record, alerts, emotions, None)],
             [convert.coaching_pb(m, record.roles) for m in self._coaching(record, emotions)],
         )
 

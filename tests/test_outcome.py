@@ -10,8 +10,10 @@ from callguard.v1 import callguard_pb2 as pb
 
 from service.domain import Role
 from service.escalation.alerts import Alert
-from service.escalation.outcome import Effect, judge
-from service.escalation.policy import DEFAULT_POLICY_FILE, Level, load_policy
+from service.escalation.detector import EscalationDetector
+from service.escalation.outcome import Effect, judge, judge_call
+from service.escalation.policy import DEFAULT_POLICY_FILE, Level, PolicyError, load_policy, parse_policy
+from service.transcription.results import Segment, Word
 from service.web import analysis
 from tests.calls import conversation, pick
 from tests.test_escalation import _stream, estimate
@@ -64,6 +66,52 @@ def test_phrase_alert_follows_anger_and_a_repeated_threat_is_a_relapse() -> None
     again = Alert("c", 0, Role.CUSTOMER, "THREAT_PHRASE", Level.HIGH, 30.0, 29.0, 30.0, "phrase", "escalate")
     o = judge(threat, timeline, POLICY, call_active=False, later_alerts=[threat, again])
     assert o.effect is Effect.PARTLY and o.relapsed_at_s == 29.0
+
+
+def _said(rates: list[float]) -> list[Segment]:
+    """Sentences of 7 syllables every 5 s of call time, each said at its rate (syllables/s)."""
+    text = "我想问一下订单"
+    return [
+        Segment(5.0 * k, 5.0 * k + 7 / r, text, "zh", 1.0, -0.2, (Word(5.0 * k, 5.0 * k + 7 / r, text, 0.9),))
+        for k, r in enumerate(rates)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("after", "active", "effect", "relapsed"),
+    [
+        ([4.2, 4.0, 4.1], False, Effect.EFFECTIVE, False),  # back to her own pace (4/s) at once
+        ([6.0, 6.2, 5.8, 6.0], False, Effect.NOT_EFFECTIVE, False),  # still 1.5x
+        ([4.2, 4.0, 6.0, 6.1], False, Effect.PARTLY, True),  # calmed, then fast again
+        ([5.0, 5.0, 5.0], False, Effect.PARTLY, False),  # slower (1.25x) but not back at her own pace
+        ([4.2, 6.0, 4.1, 6.0], False, Effect.NOT_EFFECTIVE, False),  # never two calm sentences in a row
+        ([6.0], True, Effect.PENDING, False),
+        ([], False, Effect.NO_SPEECH, False),
+    ],
+)
+def test_a_pace_alert_is_judged_on_the_pace(after, active, effect, relapsed) -> None:
+    """A rate alert (ANXIETY_FAST_SPEECH) is judged on the speaker's pace against their own, measured as the
+    rule did: 4 sentences at 4/s, 2 at 6/s (1.5x) raise it; what comes after decides."""
+    segments = _said([4.0, 4.0, 4.0, 4.0, 6.0, 6.0, *after])
+    d = EscalationDetector("c", POLICY)
+    alerts = [
+        a
+        for s in segments
+        for a in d.on_transcript(0, Role.CUSTOMER, s.start_s, s.end_s, s.text, speech_rate_sps=s.speech_rate_sps)
+    ]
+    first = alerts[0]
+    assert first.reason == "ANXIETY_FAST_SPEECH"
+    (o, *_) = judge_call(alerts, [], POLICY, call_active=active, segments=[(0, s) for s in segments])
+    assert o.effect is effect and o.score_name == "pace"
+    assert o.score_before == pytest.approx(1.5) and o.response_start_s == pytest.approx(first.t_s, abs=0.01)
+    assert (o.relapsed_at_s is not None) is relapsed
+    if effect is Effect.EFFECTIVE:
+        assert o.time_to_calm_s == pytest.approx(30.0 + 7 / 4.2 - first.t_s, abs=0.01) and o.score_after < 1.1
+
+
+def test_calm_pace_below_own_pace_is_refused() -> None:
+    with pytest.raises(PolicyError, match="calm_pace"):
+        parse_policy("[response]\ncalm_pace = 0.9\n")
 
 
 def _speech_clips(ravdess, speaker: str) -> dict[str, list]:

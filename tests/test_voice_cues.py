@@ -3,7 +3,6 @@ transcript's syllable rate) and questions recognised by a rising voice at the en
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 import pytest
 import soxr
@@ -18,6 +17,7 @@ from service.escalation.detector import EscalationDetector
 from service.escalation.policy import DEFAULT_POLICY_FILE, Level, PolicyError, load_policy, parse_policy
 from service.simulate import build_call, normalise_peak, sequential_turns
 from tests.calls import CALL_RATE, pick
+from tests.speed import faster
 from tests.test_escalation import Subscriber
 
 POLICY = load_policy(DEFAULT_POLICY_FILE)
@@ -139,15 +139,13 @@ def _stream(stub, address, turns: list[tuple[int, np.ndarray, str]], call_id: st
 
 
 def _turn(ch: int, clip, speed: float = 1.0) -> tuple[int, np.ndarray, str]:
-    audio = clip.load(16000)
-    if speed != 1.0:
-        audio = librosa.effects.time_stretch(audio, rate=speed)  # same voice and pitch, said faster
+    audio = faster(clip.load(16000), 16000, speed)  # same voice, pitch and words, said faster (PSOLA)
     return ch, normalise_peak(soxr.resample(audio, 16000, CALL_RATE).astype(np.float32)), clip.sentence
 
 
 def test_a_customer_speeding_up_in_a_real_call_is_shown_as_anxious(stub, address, casia, ravdess) -> None:
-    """CASIA speaker liuchanhg's neutral sentences, six at her own pace and then four played 1.8x faster (no
-    corpus has a caller who speeds up; the time stretch keeps her voice and pitch), with an English agent
+    """CASIA speaker liuchanhg's neutral sentences, six at her own pace and then four played 1.5x faster (no
+    corpus has a caller who speeds up; PSOLA keeps her voice, pitch and words), with an English agent
     answering: ANXIETY_FAST_SPEECH, MEDIUM, stored with the call, not paged; the transcript's rates show it."""
     said = [
         c
@@ -155,7 +153,7 @@ def test_a_customer_speeding_up_in_a_real_call_is_shown_as_anxious(stub, address
         if c.speaker == "casia_liuchanhg" and c.emotion == "neutral" and len(c.sentence.strip("。 ")) >= 6
     ]
     agent = pick(ravdess, speaker="ravdess_07", emotion="calm", n=2)
-    turns = [_turn(0, c) for c in said[:6]] + [_turn(1, agent[0])] + [_turn(0, c, 1.8) for c in said[6:10]]
+    turns = [_turn(0, c) for c in said[:6]] + [_turn(1, agent[0])] + [_turn(0, c, 1.5) for c in said[6:10]]
     turns.append(_turn(1, agent[1]))
     events, supervisor = _stream(stub, address, turns, "cues-pace")
     starts = sequential_turns(turns, sample_rate_hz=CALL_RATE, gap_s=0.8)

@@ -14,18 +14,28 @@ The rule (defaults in the policy file's [response] table, documented there):
   relapsed, or never calmed but the mean score over their last `tail_s` seconds of speech fell by at least
   `partly_drop` of the alert's score. NOT_EFFECTIVE: none of these. While the call is active and the speaker has
   not calmed, PENDING; if they never spoke again, NO_SPEECH.
+
+Rate alerts (speaking faster than one's own pace, [[rate_rule]]) follow the pace instead of a score: each
+timed transcript sentence's syllable rate over the speaker's own pace (the median of their first `baseline`
+sentences, as the rule measured it). Calmed: `hold` sentences in a row under `calm_pace` times their own pace;
+relapsed: `hold` in a row back at the rule's `ratio` after that, or the alert raised again. PARTLY when never
+calmed: the excess over their own pace in their last 3 sentences fell by `partly_drop` of the alert's.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from features.syllables import count_syllables
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
-from service.escalation.policy import Policy, ResponseRule
+from service.escalation.policy import Policy, RateRule, ResponseRule
+from service.transcription.results import Segment
 
 
 class Effect(enum.Enum):
@@ -101,12 +111,7 @@ def judge(
         dropped = before > 0 and after_mean <= before * (1.0 - rule.partly_drop)
         return Outcome(effect=Effect.PARTLY if dropped else Effect.NOT_EFFECTIVE, **common)
     relapse = next((e.end_s for e in after[calmed_i + 1 :] if value(e) >= relapse_line), None)
-    again = [
-        a.start_s
-        for a in later_alerts
-        if a.alert_id != alert.alert_id and a.reason == alert.reason and a.channel == alert.channel
-        and a.start_s > calm_at
-    ]  # fmt: skip
+    again = [a.start_s for a in later_alerts if _same(a, alert) and a.start_s > calm_at]
     relapsed = min([t for t in (relapse, *again) if t is not None], default=None)
     to_calm = round(calm_at - start, 2)
     effective = to_calm <= rule.calm_within_s and relapsed is None
@@ -118,13 +123,100 @@ def judge(
     )
 
 
+PACE = "pace"  # Outcome.score_name of rate alerts: speech rate over the speaker's own pace
+_PACE_TAIL = 3  # sentences: the "after" pace is the median of the speaker's last ones
+
+
+def judge_pace(
+    alert: Alert,
+    rule: RateRule,
+    segments: Sequence[Segment],
+    policy: Policy,
+    *,
+    call_active: bool,
+    later_alerts: Sequence[Alert] = (),
+) -> Outcome:
+    """The outcome of a rate alert from the alerted channel's transcript `segments` (call-time order): the
+    speaker's pace after it against their own, as the rule measured both (module docstring)."""
+    response = policy.response
+    timed = [
+        (s.start_s, s.end_s, rate)
+        for s in segments
+        if (rate := s.speech_rate_sps) > 0 and count_syllables(s.text) >= rule.min_syllables
+    ]
+    own = float(np.median([r for _, _, r in timed[: rule.baseline]])) if timed else 0.0
+    pace = [(a, b, r / own) for a, b, r in timed] if own > 0 else []
+    during = [p for a, b, p in pace if alert.start_s - 1e-6 <= a and b <= alert.end_s + 1e-6]
+    before = float(np.median(during)) if during else rule.ratio
+    after = [(a, b, p) for a, b, p in pace if a >= alert.t_s - 1e-6]
+    after_pace = float(np.median([p for _, _, p in after[-_PACE_TAIL:]])) if after else 0.0
+    common = {
+        "alert_id": alert.alert_id,
+        "score_name": PACE,
+        "score_before": round(before, 3),
+        "score_after": round(after_pace, 3),
+        "response_start_s": round(alert.t_s, 2),
+        "speech_after_s": round(sum(b - a for a, b, _ in after), 2),
+    }
+    if not after:
+        return Outcome(effect=Effect.PENDING if call_active else Effect.NO_SPEECH, **common)
+    calmed_i = _first_run(after, lambda p: p < response.calm_pace, rule.hold)
+    if calmed_i is None:
+        if call_active:
+            return Outcome(effect=Effect.PENDING, **common)
+        dropped = after_pace - 1.0 <= (before - 1.0) * (1.0 - response.partly_drop)
+        return Outcome(effect=Effect.PARTLY if dropped else Effect.NOT_EFFECTIVE, **common)
+    calm_at = after[calmed_i][1]
+    rest = after[calmed_i + rule.hold :]
+    fast_again = _first_run(rest, lambda p: p >= rule.ratio, rule.hold)
+    relapse = rest[fast_again + rule.hold - 1][1] if fast_again is not None else None
+    again = [a.start_s for a in later_alerts if _same(a, alert) and a.start_s > calm_at]
+    relapsed = min([t for t in (relapse, *again) if t is not None], default=None)
+    to_calm = round(calm_at - alert.t_s, 2)
+    effective = to_calm <= response.calm_within_s and relapsed is None
+    return Outcome(
+        effect=Effect.EFFECTIVE if effective else Effect.PARTLY,
+        time_to_calm_s=to_calm,
+        relapsed_at_s=round(relapsed, 2) if relapsed is not None else None,
+        **common,
+    )
+
+
+def _first_run(pace: Sequence[tuple[float, float, float]], ok: Callable[[float], bool], n: int) -> int | None:
+    """Index of the first of `n` entries in a row whose pace passes `ok`, or None."""
+    run = 0
+    for i, (_, _, p) in enumerate(pace):
+        run = run + 1 if ok(p) else 0
+        if run >= n:
+            return i - n + 1
+    return None
+
+
+def _same(a: Alert, alert: Alert) -> bool:
+    """`a` is another alert of `alert`'s reason on its channel (raised again: a relapse if after calming)."""
+    return a.alert_id != alert.alert_id and a.reason == alert.reason and a.channel == alert.channel
+
+
 def judge_call(
-    alerts: Sequence[Alert], estimates: Sequence[tuple[int, EmotionEstimate]], policy: Policy, *, call_active: bool
+    alerts: Sequence[Alert],
+    estimates: Sequence[tuple[int, EmotionEstimate]],
+    policy: Policy,
+    *,
+    call_active: bool,
+    segments: Sequence[tuple[int, Segment]] = (),
 ) -> list[Outcome]:
-    """Every alert of a call, against that call's stored (channel, estimate) timeline."""
+    """Every alert of a call, against that call's stored (channel, estimate) timeline and, for rate alerts,
+    its (channel, transcript segment) list."""
     by_channel: dict[int, list[EmotionEstimate]] = {}
     for channel, e in estimates:
         by_channel.setdefault(channel, []).append(e)
+    said: dict[int, list[Segment]] = {}
+    for channel, seg in sorted(segments, key=lambda cs: cs[1].start_s):
+        said.setdefault(channel, []).append(seg)
+    rates = {r.reason: r for r in policy.rate_rules}
     return [
-        judge(a, by_channel.get(a.channel, []), policy, call_active=call_active, later_alerts=alerts) for a in alerts
+        judge_pace(a, rates[a.reason], said.get(a.channel, []), policy, call_active=call_active, later_alerts=alerts)
+        if a.reason in rates
+        else judge(a, by_channel.get(a.channel, []), policy, call_active=call_active, later_alerts=alerts)
+        for a in alerts
     ]

@@ -104,6 +104,7 @@ class ResponseRule:
     tail_s: float = 10.0  # the "after" score: mean over the speaker's last seconds of speech
     calm_line: float = 0.3  # phrase alerts (no score rule of their own): anger under this is calm
     relapse_line: float = 0.6  # phrase alerts: anger at or above this after calming is a relapse
+    calm_pace: float = 1.15  # rate alerts: sentences under this multiple of the speaker's own pace are calm
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,8 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     for k in ("partly_drop", "calm_line", "relapse_line"):
         if getattr(response, k) > 1:
             raise PolicyError(f"{source} [response]: {k} must be within 0-1, got {getattr(response, k)}")
+    if response.calm_pace < 1:
+        raise PolicyError(f"{source} [response]: calm_pace is a multiple of the speaker's own pace, at least 1")
     if response.calm_line > response.relapse_line:
         raise PolicyError(f"{source} [response]: calm_line must not be above relapse_line")
     if coaching.upset_line > 1:
