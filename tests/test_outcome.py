@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from callguard.v1 import callguard_pb2 as pb
 
+from service import convert
+from service.cli.common import outcome_text
 from service.domain import Role
 from service.escalation.alerts import Alert
 from service.escalation.detector import EscalationDetector
@@ -107,6 +109,8 @@ def test_a_pace_alert_is_judged_on_the_pace(after, active, effect, relapsed) -> 
     assert (o.relapsed_at_s is not None) is relapsed
     if effect is Effect.EFFECTIVE:
         assert o.time_to_calm_s == pytest.approx(30.0 + 7 / 4.2 - first.t_s, abs=0.01) and o.score_after < 1.1
+        text = outcome_text(convert.outcome_pb(o))
+        assert text.startswith("effective (有效): pace 1.50x -> 1.0") and "their own over the last sentences" in text
 
 
 def test_calm_pace_below_own_pace_is_refused() -> None:

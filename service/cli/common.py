@@ -194,7 +194,10 @@ _EFFECT_TEXT = {
 
 def outcome_text(o: pb.AlertOutcome) -> str:
     """What the speaker's emotion did after an alert, with the numbers behind the verdict."""
-    parts = [f"{o.score_name} {o.score_before:.2f} -> {o.score_after:.2f} over the last seconds of speech"]
+    if o.score_name == "pace":  # rate alerts: speech rate over the speaker's own pace, per sentence
+        parts = [f"pace {o.score_before:.2f}x -> {o.score_after:.2f}x their own over the last sentences"]
+    else:
+        parts = [f"{o.score_name} {o.score_before:.2f} -> {o.score_after:.2f} over the last seconds of speech"]
     if o.HasField("time_to_calm_s"):
         parts.append(f"calm {o.time_to_calm_s:.0f} s after the alert")
     if o.HasField("relapsed_at_s"):
