@@ -3,6 +3,8 @@ transcript's syllable rate) and questions recognised by a rising voice at the en
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soxr
@@ -100,7 +102,7 @@ def test_speaking_faster_than_ones_own_pace_raises_anxiety_without_paging() -> N
 
 def test_pace_rule_needs_sentences_in_a_row_and_skips_short_ones() -> None:
     assert _paced([4.0, 4.2, 3.8, 4.0, 5.6, 4.1, 5.6, 4.0]) == []  # never two fast sentences in a row
-    assert _paced([4.0, 4.2, 3.8, 4.0, 5.0, 5.0]) == []  # 1.25x: under the 1.3 line
+    assert _paced([4.0, 4.2, 3.8, 4.0, 4.8, 4.8]) == []  # 1.2x: under the 1.25 line
     # "好的" and "yes" are too short to time: neither part of the baseline nor of a run
     short = ["好的", "yes", "对对对", "嗯"]
     texts = short + [f"我想问一下订单{k}的情况" for k in range(6)]
@@ -165,6 +167,10 @@ def test_a_customer_speeding_up_in_a_real_call_is_shown_as_anxious(stub, address
     assert pace[0].level == pb.MEDIUM and not pace[0].page and pace[0].role == pb.CUSTOMER
     assert pace[0].start_s >= fast_from - 0.5, (pace[0].start_s, fast_from, pace[0].evidence)
     assert "their own" in pace[0].evidence
+    # did the response work: judged on her pace (as the rule measured it), not on anger
+    (outcome,) = [o for o in stored.outcomes if o.alert_id == pace[0].alert_id]
+    ratio = float(re.search(r"([\d.]+)x their own", pace[0].evidence).group(1))
+    assert outcome.score_name == "pace" and outcome.score_before == pytest.approx(ratio, abs=0.01), outcome
     assert not [a for a in supervisor.for_call("cues-pace") if a.reasons == ["ANXIETY_FAST_SPEECH"]]
     rates = [
         (e.transcript.start_s, e.transcript.speech_rate_sps)

@@ -85,7 +85,7 @@ class RateRule:
     reason: str
     level: Level
     roles: frozenset[Role]
-    ratio: float = 1.3
+    ratio: float = 1.25
     hold: int = 2
     baseline: int = 4
     min_syllables: int = 5
