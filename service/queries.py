@@ -86,11 +86,11 @@ class Queries:
         emotions: list,
         segments: list | None,  # type: ignore[type-arg]
     ) -> list[Outcome]:
-        """Rate alerts are judged on the transcript's pace: the segments are read only for calls that have one."""
+        """Rate and question alerts are judged on the transcript: segments are read only for calls with one."""
         policy = self._deps.policy.current()
         if segments is None:
-            rates = {r.reason for r in policy.rate_rules}
-            segments = self._deps.store.segments(record.call_id) if any(a.reason in rates for a in alerts) else []
+            spoken = {r.reason for r in (*policy.rate_rules, *policy.question_rules)}
+            segments = self._deps.store.segments(record.call_id) if any(a.reason in spoken for a in alerts) else []
         active = record.status is CallStatus.ACTIVE
         return judge_call(alerts, emotions, policy, call_active=active, segments=segments)
 

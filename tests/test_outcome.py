@@ -113,6 +113,35 @@ def test_a_pace_alert_is_judged_on_the_pace(after, active, effect, relapsed) -> 
         assert text.startswith("effective (有效): pace 1.50x -> 1.0") and "their own over the last sentences" in text
 
 
+@pytest.mark.parametrize(
+    ("after", "active", "effect", "relapsed"),
+    [
+        (["好的明白了", "那我明天再打过来", "谢谢你"], False, Effect.EFFECTIVE, False),  # moved on
+        (["那怎么办?", "为什么?", "是不是要重新下单?"], False, Effect.NOT_EFFECTIVE, False),  # still asking
+        (["好的", "明白了", "谢谢", "那怎么退?", "什么时候到?", "要多久?"], False, Effect.PARTLY, True),
+        (["好的", "那运费呢?", "明白了", "谢谢"], False, Effect.PARTLY, False),  # half as many questions
+        (["那怎么办?"], True, Effect.PENDING, False),
+        ([], False, Effect.NO_SPEECH, False),
+    ],
+)
+def test_a_questions_alert_is_judged_on_whether_they_stopped_asking(after, active, effect, relapsed) -> None:
+    """CONFUSION_QUESTIONS (3 questions within a minute) is judged on the speaker's sentences after it: 3 in a
+    row that are not questions is calm; asking 3 times within a minute again is a relapse."""
+    asked = ["这个要多少钱?", "什么时候能到?", "是不是要先登录?"]
+    segments = [Segment(5.0 * k, 5.0 * k + 2, t, "zh", 1.0, -0.2) for k, t in enumerate(asked + after)]
+    d = EscalationDetector("c", POLICY)
+    alerts = [a for s in segments for a in d.on_transcript(0, Role.CUSTOMER, s.start_s, s.end_s, s.text)]
+    assert [a.reason for a in alerts][:1] == ["CONFUSION_QUESTIONS"] and alerts[0].t_s == 12.0
+    (o, *_) = judge_call(alerts[:1], [], POLICY, call_active=active, segments=[(0, s) for s in segments])
+    assert o.effect is effect and o.score_name == "questions" and o.score_before == 1.0
+    assert (o.relapsed_at_s is not None) is relapsed
+    if effect is Effect.EFFECTIVE:
+        assert o.time_to_calm_s == 5.0 and o.score_after == 0.0  # the first "moved on" sentence ends at 17 s
+        assert outcome_text(convert.outcome_pb(o)) == (
+            "effective (有效): questions 100% -> 0% of their last sentences, calm 5 s after the alert"
+        )
+
+
 def test_calm_pace_below_own_pace_is_refused() -> None:
     with pytest.raises(PolicyError, match="calm_pace"):
         parse_policy("[response]\ncalm_pace = 0.9\n")

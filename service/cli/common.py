@@ -196,6 +196,8 @@ def outcome_text(o: pb.AlertOutcome) -> str:
     """What the speaker's emotion did after an alert, with the numbers behind the verdict."""
     if o.score_name == "pace":  # rate alerts: speech rate over the speaker's own pace, per sentence
         parts = [f"pace {o.score_before:.2f}x -> {o.score_after:.2f}x their own over the last sentences"]
+    elif o.score_name == "questions":  # question alerts: share of the speaker's sentences that asked
+        parts = [f"questions {o.score_before:.0%} -> {o.score_after:.0%} of their last sentences"]
     else:
         parts = [f"{o.score_name} {o.score_before:.2f} -> {o.score_after:.2f} over the last seconds of speech"]
     if o.HasField("time_to_calm_s"):

@@ -20,6 +20,12 @@ timed transcript sentence's syllable rate over the speaker's own pace (the media
 sentences, as the rule measured it). Calmed: `hold` sentences in a row under `calm_pace` times their own pace;
 relapsed: `hold` in a row back at the rule's `ratio` after that, or the alert raised again. PARTLY when never
 calmed: the excess over their own pace in their last 3 sentences fell by `partly_drop` of the alert's.
+
+Question alerts (frequent questions, [[question_rule]]) follow whether the speaker stopped asking: their
+sentences after it, questions by their words (escalation.text.is_question; a rising voice is not stored).
+Calmed: `count` sentences in a row that are not questions (they moved on); relapsed: `count` questions within
+`window_s` after that, or the alert raised again. PARTLY when never calmed: the share of questions in their
+last 2 x `count` sentences fell by `partly_drop` of the share during the alert.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ import numpy as np
 from features.syllables import count_syllables
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
-from service.escalation.policy import Policy, RateRule, ResponseRule
+from service.escalation.policy import Policy, QuestionRule, RateRule, ResponseRule
+from service.escalation.text import is_question
 from service.transcription.results import Segment
 
 
@@ -182,6 +189,61 @@ def judge_pace(
     )
 
 
+QUESTIONS = "questions"  # Outcome.score_name of question alerts: share of the speaker's sentences asked
+
+
+def judge_questions(
+    alert: Alert,
+    rule: QuestionRule,
+    segments: Sequence[Segment],
+    policy: Policy,
+    *,
+    call_active: bool,
+    later_alerts: Sequence[Alert] = (),
+) -> Outcome:
+    """The outcome of a frequent-questions alert from the alerted channel's transcript `segments` (call-time
+    order): did the speaker stop asking (module docstring)?"""
+    response = policy.response
+    said = [(s.start_s, s.end_s, 1.0 if is_question(s.text) else 0.0) for s in segments]
+    during = [q for a, b, q in said if alert.start_s - 1e-6 <= a and b <= alert.end_s + 1e-6]
+    before = min(1.0, rule.count / len(during)) if during else 1.0  # its span holds its `count` questions
+    after = [x for x in said if x[0] >= alert.t_s - 1e-6]
+    tail = [q for _, _, q in after[-2 * rule.count :]]
+    share = sum(tail) / len(tail) if tail else 0.0
+    common = {
+        "alert_id": alert.alert_id,
+        "score_name": QUESTIONS,
+        "score_before": round(before, 3),
+        "score_after": round(share, 3),
+        "response_start_s": round(alert.t_s, 2),
+        "speech_after_s": round(sum(b - a for a, b, _ in after), 2),
+    }
+    if not after:
+        return Outcome(effect=Effect.PENDING if call_active else Effect.NO_SPEECH, **common)
+    calmed_i = _first_run(after, lambda q: q == 0.0, rule.count)
+    if calmed_i is None:
+        if call_active:
+            return Outcome(effect=Effect.PENDING, **common)
+        dropped = share <= before * (1.0 - response.partly_drop)
+        return Outcome(effect=Effect.PARTLY if dropped else Effect.NOT_EFFECTIVE, **common)
+    calm_at = after[calmed_i][1]
+    asked = [b for _, b, q in after[calmed_i + rule.count :] if q]
+    relapse = next(
+        (asked[i] for i in range(rule.count - 1, len(asked)) if asked[i] - asked[i - rule.count + 1] <= rule.window_s),
+        None,
+    )
+    again = [a.start_s for a in later_alerts if _same(a, alert) and a.start_s > calm_at]
+    relapsed = min([t for t in (relapse, *again) if t is not None], default=None)
+    to_calm = round(calm_at - alert.t_s, 2)
+    effective = to_calm <= response.calm_within_s and relapsed is None
+    return Outcome(
+        effect=Effect.EFFECTIVE if effective else Effect.PARTLY,
+        time_to_calm_s=to_calm,
+        relapsed_at_s=round(relapsed, 2) if relapsed is not None else None,
+        **common,
+    )
+
+
 def _first_run(pace: Sequence[tuple[float, float, float]], ok: Callable[[float], bool], n: int) -> int | None:
     """Index of the first of `n` entries in a row whose pace passes `ok`, or None."""
     run = 0
@@ -205,8 +267,8 @@ def judge_call(
     call_active: bool,
     segments: Sequence[tuple[int, Segment]] = (),
 ) -> list[Outcome]:
-    """Every alert of a call, against that call's stored (channel, estimate) timeline and, for rate alerts,
-    its (channel, transcript segment) list."""
+    """Every alert of a call, against that call's stored (channel, estimate) timeline and, for rate and
+    question alerts, its (channel, transcript segment) list."""
     by_channel: dict[int, list[EmotionEstimate]] = {}
     for channel, e in estimates:
         by_channel.setdefault(channel, []).append(e)
@@ -214,9 +276,14 @@ def judge_call(
     for channel, seg in sorted(segments, key=lambda cs: cs[1].start_s):
         said.setdefault(channel, []).append(seg)
     rates = {r.reason: r for r in policy.rate_rules}
-    return [
-        judge_pace(a, rates[a.reason], said.get(a.channel, []), policy, call_active=call_active, later_alerts=alerts)
-        if a.reason in rates
-        else judge(a, by_channel.get(a.channel, []), policy, call_active=call_active, later_alerts=alerts)
-        for a in alerts
-    ]
+    questions = {r.reason: r for r in policy.question_rules}
+
+    def one(a: Alert) -> Outcome:
+        kw = {"call_active": call_active, "later_alerts": alerts}
+        if a.reason in rates:
+            return judge_pace(a, rates[a.reason], said.get(a.channel, []), policy, **kw)
+        if a.reason in questions:
+            return judge_questions(a, questions[a.reason], said.get(a.channel, []), policy, **kw)
+        return judge(a, by_channel.get(a.channel, []), policy, **kw)
+
+    return [one(a) for a in alerts]
