@@ -302,9 +302,14 @@ class CallSession:
         )
 
     def _publish_dynamics(self, dynamics: Dynamics | None) -> None:
+        """A dynamics snapshot is due (every update_every_s, and at the end): stored, sent, and the pause rules
+        (if the policy has any) read the pauses inside each speaker's turns so far."""
         if dynamics is not None:
             self._store("save_dynamics", dynamics)
             self._emit(ev.ConversationDynamics(dynamics))
+            if self._detector.policy().pause_rules:
+                for ch in self._channels:
+                    self._escalate(self._detector.on_pauses(ch.index, ch.role, self._dynamics.pauses(ch.index)))
 
     def _escalate(self, alerts: list[Alert]) -> None:
         """Store and publish first (supervisors and QA), then tell this call's own client."""

@@ -15,6 +15,7 @@ from features.prosody import FEATURE_RATE_HZ
 from features.telephone import degrade
 from service.client import StreamOptions, requests_for
 from service.domain import Role
+from service.dynamics.live import CallDynamics
 from service.escalation.detector import EscalationDetector
 from service.escalation.policy import DEFAULT_POLICY_FILE, Level, PolicyError, load_policy, parse_policy
 from service.simulate import build_call, normalise_peak, sequential_turns
@@ -82,6 +83,51 @@ def test_the_rise_is_measured_only_where_a_rule_would_use_it() -> None:
     assert EscalationDetector("c", zh).wants_final_rise("zh")
 
 
+# ---- frequent pauses (the example pause rule, off by default) ---------------------------------------------
+PAUSES = parse_policy(
+    '[[pause_rule]]\nreason = "CONFUSION_PAUSES"\nlevel = "LOW"\ncount = 4\nwindow_s = 60.0\naction = "Ask."\n'
+)
+
+
+def _talk(dynamics: CallDynamics, channel: int, spans: list[tuple[float, float]]) -> None:
+    """Feed 0.1 s VAD windows: speech inside `spans`, silence between, up to the last span's end + 1 s."""
+    end = spans[-1][1] + 1.0
+    for k in range(int(end * 10)):
+        t = k / 10
+        dynamics.observe(channel, t, 0.1, any(a <= t < b for a, b in spans))
+        dynamics.observe(1 - channel, t, 0.1, False)
+
+
+def test_frequent_pauses_inside_a_turn_raise_confusion_when_the_policy_asks() -> None:
+    """A customer stopping 1-2 s mid-turn again and again (the agent silent): 4 pauses in a minute raise the
+    example rule's CONFUSION_PAUSES (LOW, unpaged) listing them; a turn change is not a pause; the default
+    policy has no pause rule; the same pauses are not counted twice."""
+    dynamics = CallDynamics((Role.CUSTOMER, Role.AGENT))
+    spans = [(0.0, 2.0), (3.0, 5.0), (6.5, 8.0), (9.5, 11.0), (12.0, 14.0)]  # gaps of 1.0, 1.5, 1.5, 1.0 s
+    _talk(dynamics, 0, spans)
+    pauses = dynamics.pauses(0)
+    assert [(round(a, 1), round(b, 1)) for a, b in pauses] == [(2.0, 3.0), (5.0, 6.5), (8.0, 9.5), (11.0, 12.0)]
+    d = EscalationDetector("c", PAUSES)
+    (alert,) = d.on_pauses(0, Role.CUSTOMER, pauses[:4])
+    assert alert.reason == "CONFUSION_PAUSES" and alert.level is Level.LOW and not alert.page
+    assert alert.evidence == "4 pauses inside their own turn in 10 s, the longest 1.5 s, at 0:02, 0:05, 0:08, 0:11"
+    assert (alert.start_s, alert.t_s) == pytest.approx((2.0, 12.0), abs=0.05)
+    assert d.on_pauses(0, Role.CUSTOMER, pauses) == []  # open, and no new pauses
+    assert EscalationDetector("c", PAUSES).on_pauses(0, Role.CUSTOMER, pauses[:3]) == []  # 3 of 4
+    assert EscalationDetector("c", PAUSES).on_pauses(1, Role.AGENT, pauses) == []  # customers only
+    assert EscalationDetector("c", POLICY).on_pauses(0, Role.CUSTOMER, pauses) == []  # off by default
+    spread = [(0.0, 1.0), (40.0, 41.0), (80.0, 81.0), (120.0, 121.0)]  # 4 pauses, but over two minutes
+    assert EscalationDetector("c", PAUSES).on_pauses(0, Role.CUSTOMER, spread) == []
+    # the agent answering in a gap makes it a turn change, not her pause
+    turns = CallDynamics((Role.CUSTOMER, Role.AGENT))
+    for k in range(150):
+        t = k / 10
+        turns.observe(0, t, 0.1, any(a <= t < b for a, b in spans))
+        turns.observe(1, t, 0.1, 5.2 <= t < 6.3 or 8.2 <= t < 9.3)
+    assert len(turns.pauses(0)) == 2
+    assert CallDynamics((Role.CUSTOMER,)).pauses(0) == []  # mono: a pause and a turn change look alike
+
+
 # ---- speaking faster than one's own pace -----------------------------------------------------------------------
 def _paced(rates: list[float], texts: list[str] | None = None, policy=POLICY) -> list:
     d = EscalationDetector("c", policy)
@@ -126,6 +172,9 @@ def test_bad_rate_rules_are_refused() -> None:
         parse_policy('[[question_rule]]\nreason = "Q"\nlevel = "LOW"\nrise_languages = "en"\n')
     with pytest.raises(PolicyError, match=r"unknown sections \['pace_rule'\]"):
         parse_policy('[[pace_rule]]\nreason = "R"\n')
+    with pytest.raises(PolicyError, match="pause_rule #1: count must be a whole number"):
+        parse_policy('[[pause_rule]]\nreason = "P"\nlevel = "LOW"\ncount = 2.5\n')
+    assert parse_policy('[[pause_rule]]\nreason = "P"\nlevel = "LOW"\n').pause_rules[0].page is False
 
 
 # ---- end to end, on calls built from real speech ---------------------------------------------------------------

@@ -131,20 +131,21 @@ def _interruptions(spurts: Sequence[Spurt], opt: DynamicsOptions) -> list[Interr
     return sorted(out, key=lambda i: i.start_s)
 
 
-def _pauses(spurts: Sequence[Spurt], channel: int, opt: DynamicsOptions) -> int:
-    """Silences inside one speaker's turn: between two of their consecutive spurts, at most `pause_max_s`
-    long, with no other channel's spurt in the gap (else the gap was the other side's turn)."""
+def pause_gaps(spurts: Sequence[Spurt], channel: int, opt: DynamicsOptions) -> list[tuple[float, float]]:
+    """Silences inside one speaker's turn, (start_s, end_s) in call time: between two of their consecutive
+    spurts, at most `pause_max_s` long, with no other channel's spurt in the gap (else the gap was the other
+    side's turn)."""
     mine = sorted((s for s in spurts if s.channel == channel), key=lambda s: s.start_s)
     others = _union([(s.start_s, s.end_s) for s in spurts if s.channel != channel])
     starts = [a for a, _ in others]
-    n = 0
+    out = []
     for a, b in itertools.pairwise(mine):
         if b.start_s - a.end_s > opt.pause_max_s:
             continue
         k = bisect.bisect_left(starts, b.start_s) - 1  # the last other-talk stretch starting before b
         if k < 0 or others[k][1] <= a.end_s:
-            n += 1
-    return n
+            out.append((a.end_s, b.start_s))
+    return out
 
 
 def _silences(talk: list[tuple[float, float]], duration_s: float, opt: DynamicsOptions) -> list[Silence]:
@@ -188,7 +189,7 @@ def summarise(
     silences = _silences(known, duration_s, opt)
     per_channel = [sum(s.duration_s for s in spurts if s.channel == ch) for ch in range(len(roles))]
     total = sum(per_channel)
-    pauses = [_pauses(spurts, ch, opt) if len(roles) > 1 else 0 for ch in range(len(roles))]
+    pauses = [len(pause_gaps(spurts, ch, opt)) if len(roles) > 1 else 0 for ch in range(len(roles))]
     speakers = tuple(
         SpeakerTalk(
             channel=ch,

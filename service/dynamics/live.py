@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 
 from service.domain import Role
-from service.dynamics.conversation import Dynamics, summarise
+from service.dynamics.conversation import Dynamics, pause_gaps, summarise
 from service.dynamics.talk import DynamicsOptions, Spurt, TalkTracker
 
 
@@ -43,6 +43,11 @@ class CallDynamics:
         for ch in range(len(self._trackers)):
             self.gap(ch)
         self._unanalysed.append((start_s, end_s))
+
+    def pauses(self, channel: int) -> list[tuple[float, float]]:
+        """The channel's pauses inside its own turns so far, (start_s, end_s); none on a mono call (there a
+        pause and a turn change look the same)."""
+        return pause_gaps(self._spurts, channel, self._opt) if len(self._roles) > 1 else []
 
     def add_rate(self, channel: int, t_s: float, speech_rate_sps: float) -> None:
         """A transcript sentence's speech rate (syllables/s of its word timings, Segment.speech_rate_sps)."""

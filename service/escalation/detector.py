@@ -59,6 +59,7 @@ class EscalationDetector:
         self._open: dict[tuple[str, int], Alert] = {}
         self._asked: dict[tuple[str, int], list[tuple[float, float, str]]] = {}  # questions per rule, channel
         self._pace: dict[tuple[str, int], _Pace] = {}
+        self._paused: dict[tuple[str, int], float] = {}  # pause rule, channel: end of the last pause alerted on
         self._lock = threading.Lock()
 
     def policy(self) -> Policy:
@@ -204,6 +205,37 @@ class EscalationDetector:
         )
         return self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields)
 
+    # ---- pauses --------------------------------------------------------------------------------------
+    def on_pauses(self, channel: int, role: Role, pauses: list[tuple[float, float]]) -> list[Alert]:
+        """The channel's pauses inside its own turns so far ((start_s, end_s), CallDynamics.pauses): each pause
+        rule raises on `count` of them within `window_s`, counting only pauses after its last alert."""
+        out = []
+        with self._lock:
+            for rule in self.policy().pause_rules:
+                since = self._paused.get((rule.reason, channel), -1.0)
+                new = [p for p in pauses if p[1] > since]
+                if role not in rule.roles or not new:
+                    continue
+                recent = [p for p in new if p[1] >= new[-1][1] - rule.window_s]
+                current = self._open.get((rule.reason, channel))
+                if len(recent) < rule.count or (current is not None and current.is_open):
+                    continue
+                self._paused[(rule.reason, channel)] = recent[-1][1]
+                span = recent[-1][1] - recent[0][0]
+                fields = dict(
+                    level=rule.level,
+                    t_s=recent[-1][1],
+                    start_s=recent[0][0],
+                    end_s=recent[-1][1],
+                    evidence=(
+                        f"{len(recent)} pauses inside their own turn in {span:.0f} s, the longest "
+                        f"{max(b - a for a, b in recent):.1f} s, at " + ", ".join(_clock(a) for a, _ in recent)
+                    ),
+                    page=rule.page,
+                )
+                out.append(self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields))
+        return out
+
     def wants_final_rise(self, language: str) -> bool:
         """Whether a question rule counts a rising voice in `language` (a Whisper code such as "en"), so the
         final pitch rise of an utterance in it is worth measuring (20-30 ms CPU each, bench/voice_cues.py)."""
@@ -279,3 +311,7 @@ def _match(rule: PhraseRule, norm: str) -> str | None:
         if found := pattern.search(norm):
             return found.group(0)
     return None
+
+
+def _clock(t_s: float) -> str:
+    return f"{int(t_s // 60)}:{int(t_s % 60):02d}"

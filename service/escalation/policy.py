@@ -95,6 +95,22 @@ class RateRule:
 
 
 @dataclass(frozen=True)
+class PauseRule:
+    """Frequent pauses inside the speaker's own turn (confusion / uncertainty): `count` pauses within
+    `window_s` of call time. A pause is the conversation dynamics' (service/dynamics/conversation.py): a
+    silence of 0.5-3 s between two of the speaker's talk spurts while nobody else talked; stereo calls only.
+    Not in the default policy: no corpus here has conversational speech to set `count` on."""
+
+    reason: str
+    level: Level
+    roles: frozenset[Role]
+    count: int = 6
+    window_s: float = 60.0
+    action: str = ""
+    page: bool = False
+
+
+@dataclass(frozen=True)
 class ResponseRule:
     """How an alert's outcome is judged (service/escalation/outcome.py; the [response] table)."""
 
@@ -126,6 +142,7 @@ class Policy:
     coaching: CoachingRule = CoachingRule()
     question_rules: tuple[QuestionRule, ...] = ()
     rate_rules: tuple[RateRule, ...] = ()
+    pause_rules: tuple[PauseRule, ...] = ()
 
 
 def _level(value: object, where: str) -> Level:
@@ -224,11 +241,19 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(doc) - {"score_rule", "phrase_rule", "question_rule", "rate_rule", "response", "coaching"}
+    unknown = set(doc) - {
+        "score_rule",
+        "phrase_rule",
+        "question_rule",
+        "rate_rule",
+        "pause_rule",
+        "response",
+        "coaching",
+    }
     if unknown:
         raise PolicyError(
             f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], "
-            "[[question_rule]], [[rate_rule]], [response], [coaching])"
+            "[[question_rule]], [[rate_rule]], [[pause_rule]], [response], [coaching])"
         )
     scores = tuple(_score_rule(r, f"{source} score_rule #{i + 1}") for i, r in enumerate(doc.get("score_rule", [])))
     phrases = tuple(_phrase_rule(r, f"{source} phrase_rule #{i + 1}") for i, r in enumerate(doc.get("phrase_rule", [])))
@@ -247,7 +272,8 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         _question_rule(r, f"{source} question_rule #{i + 1}") for i, r in enumerate(doc.get("question_rule", []))
     )
     rates = tuple(_rate_rule(r, f"{source} rate_rule #{i + 1}") for i, r in enumerate(doc.get("rate_rule", [])))
-    return Policy(scores, phrases, source, response, coaching, questions, rates)
+    pauses = tuple(_pause_rule(r, f"{source} pause_rule #{i + 1}") for i, r in enumerate(doc.get("pause_rule", [])))
+    return Policy(scores, phrases, source, response, coaching, questions, rates, pauses)
 
 
 def _whole(rule: dict, key: str, where: str, default: int) -> int:
@@ -272,6 +298,18 @@ def _rate_rule(rule: dict, where: str) -> RateRule:
         cooldown_s=_number(rule, "cooldown_s", where, default=RateRule.cooldown_s),
         action=str(rule.get("action", "")),
         page=_flag(rule, "page", where),
+    )
+
+
+def _pause_rule(rule: dict, where: str) -> PauseRule:
+    return PauseRule(
+        reason=_reason(rule, where),
+        level=_level(rule.get("level"), where),
+        roles=_roles(rule.get("roles"), where),
+        count=_whole(rule, "count", where, PauseRule.count),
+        window_s=_number(rule, "window_s", where, default=PauseRule.window_s, lo=1.0),
+        action=str(rule.get("action", "")),
+        page=_flag(rule, "page", where, default=False),
     )
 
 

@@ -21,6 +21,7 @@ EMOTION_TYPE = {
     "ANXIETY_FAST_SPEECH": "anxiety / impatience",
     "CONFUSION_PHRASE": "confusion / uncertainty",
     "CONFUSION_QUESTIONS": "confusion / uncertainty",
+    "CONFUSION_PAUSES": "confusion / uncertainty",  # the example [[pause_rule]] (off by default)
 }
 COLUMNS = [
     "call_id",
