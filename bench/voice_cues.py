@@ -13,9 +13,10 @@ decodes every sentence once).
 3. The default policy's rate rule run through the real EscalationDetector, sentence by sentence, on
    per-speaker call recipes: their calm sentences (any alert is false); 8 calm sentences, then the same 8
    played 1.3x and 1.5x faster (same words and style, only the pace changed: it should alert); 8 calm, then
-   angry or fearful ones. Each sentence is cut as the endpointer would (its speech plus 0.2 s) and brought to
-   one level (peak 0.5): RAVDESS has actors recorded at a peak of 0.01, and Whisper heard nothing in some of
-   their sped-up sentences.
+   angry or fearful ones; then the same calls under the rule's line 1.15-1.3 and hold 2-3 (a sweep, on
+   the same calls: there is no held-out set). Each sentence is cut as the endpointer would (its speech plus
+   0.2 s) and brought to one level (peak 0.5): RAVDESS has actors recorded at a peak of 0.01, and Whisper
+   heard nothing in some of their sped-up sentences.
 
     python -m bench.voice_cues [--speakers N] [--json PATH]
 """
@@ -38,7 +39,7 @@ from features.prosody import FEATURE_RATE_HZ, describe
 from features.telephone import degrade
 from service.domain import Role
 from service.escalation.detector import EscalationDetector
-from service.escalation.policy import DEFAULT_POLICY_FILE, load_policy
+from service.escalation.policy import DEFAULT_POLICY_FILE, Policy, load_policy, parse_policy
 from service.settings import Settings
 from service.simulate import normalise_peak
 from service.transcription.whisper import DecodeOptions, Transcriber
@@ -50,6 +51,8 @@ RISES = (3.0, 4.0, 5.0, 6.0)
 FASTER = 1.3
 SPEEDS = (1.3, 1.5)
 EMOTIONS = ("angry", "fear")
+SWEEP_RATIOS = (1.15, 1.2, 1.25, 1.3)
+SWEEP_HOLDS = (2, 3)
 BASE = 8  # sentences at the speaker's own pace before the switch
 
 
@@ -150,11 +153,11 @@ def rate_validity(casia_dir: Path, rates: Rates, n: int) -> dict:
     }
 
 
-def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates) -> dict:
-    """Run the default policy's rate rules sentence by sentence on per-speaker call recipes: their calm
+def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates, policy: Policy | None = None) -> dict:
+    """Run the (default) policy's rate rules sentence by sentence on per-speaker call recipes: their calm
     sentences (any alert is false); BASE calm sentences, then the same sentences again played faster (the
     same words and style, so only the pace changed: it should alert); BASE calm, then angry or fearful ones."""
-    policy = load_policy(DEFAULT_POLICY_FILE)
+    policy = policy or load_policy(DEFAULT_POLICY_FILE)
     reasons = {r.reason for r in policy.rate_rules}
 
     def alerts_at(sentences: list[tuple[Clip, float]]) -> list[int]:
@@ -183,7 +186,8 @@ def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates) -> dict:
             if late:
                 out[name][2].append(late[0])
         rates.save()  # an interrupted run keeps what it decoded
-        print(f"  rate rule: {n}/{len(speakers)} speakers", file=sys.stderr, flush=True)
+        if policy.source.endswith("default_policy.toml"):
+            print(f"  rate rule: {n}/{len(speakers)} speakers", file=sys.stderr, flush=True)
     return {
         "calm_calls": out["calm"][0],
         "calm_calls_alerted": out["calm"][1],
@@ -198,6 +202,29 @@ def rate_rule(clips: list[Clip], speakers: list[str], rates: Rates) -> dict:
             if name != "calm"
         },
     }
+
+
+def rate_rule_sweep(clips: list[Clip], speakers: list[str], rates: Rates) -> list[dict]:
+    """The rule's line and hold around the defaults, on the same calls (decoded rates cached: seconds)."""
+    out = []
+    for ratio in SWEEP_RATIOS:
+        for hold in SWEEP_HOLDS:
+            policy = parse_policy(
+                f'[response]\ncalm_pace = 1.1\n[[rate_rule]]\nreason = "R"\nlevel = "MEDIUM"\nratio = {ratio}\nhold = {hold}\n',
+                "sweep",
+            )
+            r = rate_rule(clips, speakers, rates, policy)
+            out.append(
+                {
+                    "ratio": ratio,
+                    "hold": hold,
+                    "calm_calls_alerted": r["calm_calls_alerted"],
+                    **{
+                        name: r[name]["alerted_after_switch"] for name in (*(f"calm_{s:g}x" for s in SPEEDS), *EMOTIONS)
+                    },
+                }
+            )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     result["speech_rate"] = rate_validity(data / "casia", rates, 120)
     print(f"rate rule on {len(speakers)} speakers' calls ...", file=sys.stderr, flush=True)
     result["rate_rule"] = rate_rule(clips, speakers, rates)
+    result["rate_rule_sweep"] = rate_rule_sweep(clips, speakers, rates)
     rates.save()
     result["seconds"] = round(time.monotonic() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {BASE} calm sentences then {name}: {v['alerted_after_switch']}/{v['calls']} alerted after the switch "
             f"(median {v['median_sentences_to_alert']} sentences in), {v['alerted_before_switch']} before it (false)"
+        )
+    print("rate rule sweep (baseline 4): ratio, hold -> calm calls alerted; alerted after 1.3x, 1.5x, angry, fear")
+    for row in result["rate_rule_sweep"]:
+        print(
+            f"  {row['ratio']:g} x{row['hold']}: {row['calm_calls_alerted']}; "
+            + ", ".join(str(row[k]) for k in (*(f"calm_{s:g}x" for s in SPEEDS), *EMOTIONS))
         )
     print(f"final pitch rise costs {result['final_rise']['cpu_ms_per_sentence']} CPU-ms per sentence")
     print(f"wrote {args.json} in {result['seconds']:.0f} s")

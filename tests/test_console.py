@@ -257,6 +257,14 @@ def test_live_board_separates_ended_calls_and_shows_the_viewers_zone(browser: Br
             expect(page.locator("#aged-out a")).to_have_attribute("href", re.compile("unacknowledged=true"))
             expect(page.locator("#calls tbody tr")).to_have_count(1)
             _shot(page, "live-board-live-and-ended")
+            # a supervisor is typing a note when the call ends: the card moves to "ended calls", the note stays
+            live_card.locator(".note").fill("customer hung up, calling back")
+            stop.set()  # the live call hangs up: its stream ends before the channel closes
+            streamer.join(timeout=60)
+            moved = page.locator(f'#ended-alerts .alert[data-alert="{live.alert_id}"]')
+            expect(moved).to_be_visible(timeout=15_000)
+            expect(moved.locator(".note")).to_have_value("customer hung up, calling back")
+            expect(moved.locator(".note")).to_be_focused()
             page.goto(f"http://127.0.0.1:{running.http_port}/calls?min_level=")
             expect(page.locator("#list thead")).to_contain_text("Started (GMT+8, Asia/Shanghai)")
             expect(page.locator(".filters")).to_contain_text("days and times in GMT+8, Asia/Shanghai")
@@ -264,8 +272,6 @@ def test_live_board_separates_ended_calls_and_shows_the_viewers_zone(browser: Br
             expect(started).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\+8$"))
             context.close()
             assert not errors, errors
-            stop.set()  # the live call hangs up: its stream ends before the channel closes
-            streamer.join(timeout=60)
     finally:
         stop.set()
         running.stop(grace_s=2)

@@ -70,11 +70,13 @@ def test_phrase_alert_follows_anger_and_a_repeated_threat_is_a_relapse() -> None
     assert o.effect is Effect.PARTLY and o.relapsed_at_s == 29.0
 
 
-def _said(rates: list[float]) -> list[Segment]:
-    """Sentences of 7 syllables every 5 s of call time, each said at its rate (syllables/s)."""
+def _said(rates: list[float | None]) -> list[Segment]:
+    """Sentences of 7 syllables every 5 s of call time, each said at its rate (syllables/s); None: "好的"."""
     text = "我想问一下订单"
     return [
         Segment(5.0 * k, 5.0 * k + 7 / r, text, "zh", 1.0, -0.2, (Word(5.0 * k, 5.0 * k + 7 / r, text, 0.9),))
+        if r is not None
+        else Segment(5.0 * k, 5.0 * k + 0.6, "好的", "zh", 1.0, -0.2, (Word(5.0 * k, 5.0 * k + 0.6, "好的", 0.9),))
         for k, r in enumerate(rates)
     ]
 
@@ -85,10 +87,12 @@ def _said(rates: list[float]) -> list[Segment]:
         ([4.2, 4.0, 4.1], False, Effect.EFFECTIVE, False),  # back to her own pace (4/s) at once
         ([6.0, 6.2, 5.8, 6.0], False, Effect.NOT_EFFECTIVE, False),  # still 1.5x
         ([4.2, 4.0, 6.0, 6.1], False, Effect.PARTLY, True),  # calmed, then fast again
-        ([5.0, 5.0, 5.0], False, Effect.PARTLY, False),  # slower (1.25x) but not back at her own pace
+        ([4.8, 4.8, 4.8], False, Effect.PARTLY, False),  # slower (1.2x) but not back at her own pace
+        ([5.2, 5.6, 5.2], False, Effect.NOT_EFFECTIVE, False),  # slower (1.3x), still over the alert line
         ([4.2, 6.0, 4.1, 6.0], False, Effect.NOT_EFFECTIVE, False),  # never two calm sentences in a row
         ([6.0], True, Effect.PENDING, False),
         ([], False, Effect.NO_SPEECH, False),
+        ([None], False, Effect.NO_SPEECH, False),  # only "好的": too short to time
     ],
 )
 def test_a_pace_alert_is_judged_on_the_pace(after, active, effect, relapsed) -> None:
@@ -119,7 +123,7 @@ def test_a_pace_alert_is_judged_on_the_pace(after, active, effect, relapsed) -> 
         (["好的明白了", "那我明天再打过来", "谢谢你"], False, Effect.EFFECTIVE, False),  # moved on
         (["那怎么办?", "为什么?", "是不是要重新下单?"], False, Effect.NOT_EFFECTIVE, False),  # still asking
         (["好的", "明白了", "谢谢", "那怎么退?", "什么时候到?", "要多久?"], False, Effect.PARTLY, True),
-        (["好的", "那运费呢?", "明白了", "谢谢"], False, Effect.PARTLY, False),  # half as many questions
+        (["好的", "那运费呢?", "明白了", "谢谢"], False, Effect.PARTLY, False),  # 1 of 4 sentences asked
         (["那怎么办?"], True, Effect.PENDING, False),
         ([], False, Effect.NO_SPEECH, False),
     ],
@@ -145,6 +149,8 @@ def test_a_questions_alert_is_judged_on_whether_they_stopped_asking(after, activ
 def test_calm_pace_below_own_pace_is_refused() -> None:
     with pytest.raises(PolicyError, match="calm_pace"):
         parse_policy("[response]\ncalm_pace = 0.9\n")
+    with pytest.raises(PolicyError, match=r"calm_pace 1\.3 must be under the ratio of rate rule R"):
+        parse_policy('[response]\ncalm_pace = 1.3\n[[rate_rule]]\nreason = "R"\nlevel = "MEDIUM"\nratio = 1.25\n')
 
 
 def _speech_clips(ravdess, speaker: str) -> dict[str, list]:

@@ -73,14 +73,16 @@ def test_a_rising_voice_counts_as_a_question_in_english_only() -> None:
 
 def test_the_rise_is_measured_only_where_a_rule_would_use_it() -> None:
     """The transcription worker measures an utterance's final rise only if a question rule counts rising
-    voices in its language: with the default policy English, not Mandarin; with rise_st = 0, nothing."""
-    d = EscalationDetector("c", POLICY)
-    assert d.wants_final_rise("en") and d.wants_final_rise("en-US")
-    assert not d.wants_final_rise("zh")
+    voices in its language for its speaker: with the default policy English customers, not Mandarin nor the
+    agent; with rise_st = 0, nothing."""
+    d, customer = EscalationDetector("c", POLICY), Role.CUSTOMER
+    assert d.wants_final_rise("en", customer) and d.wants_final_rise("en-US", customer)
+    assert not d.wants_final_rise("zh", customer)
+    assert not d.wants_final_rise("en", Role.AGENT)  # the default question rule watches customers
     off = parse_policy('[[question_rule]]\nreason = "Q"\nlevel = "LOW"\nrise_st = 0\n')
-    assert not EscalationDetector("c", off).wants_final_rise("en")
+    assert not EscalationDetector("c", off).wants_final_rise("en", customer)
     zh = parse_policy('[[question_rule]]\nreason = "Q"\nlevel = "LOW"\nrise_languages = ["zh"]\n')
-    assert EscalationDetector("c", zh).wants_final_rise("zh")
+    assert EscalationDetector("c", zh).wants_final_rise("zh", customer)
 
 
 # ---- frequent pauses (the example pause rule, off by default) ---------------------------------------------

@@ -236,11 +236,12 @@ class EscalationDetector:
                 out.append(self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields))
         return out
 
-    def wants_final_rise(self, language: str) -> bool:
-        """Whether a question rule counts a rising voice in `language` (a Whisper code such as "en"), so the
-        final pitch rise of an utterance in it is worth measuring (20-30 ms CPU each, bench/voice_cues.py)."""
+    def wants_final_rise(self, language: str, role: Role) -> bool:
+        """Whether a question rule counts a rising voice in `language` (a Whisper code such as "en") for
+        `role`, so the final pitch rise of that speaker's utterance is worth measuring (about 10 ms CPU per
+        utterance, bench/dynamics.py)."""
         lang = language.split("-")[0]
-        return any(r.rise_st > 0 and lang in r.rise_languages for r in self.policy().question_rules)
+        return any(r.rise_st > 0 and lang in r.rise_languages and role in r.roles for r in self.policy().question_rules)
 
     def _questions(
         self, channel: int, role: Role, start_s: float, end_s: float, text: str, rise_st: float, language: str

@@ -19,7 +19,8 @@ Rate alerts (speaking faster than one's own pace, [[rate_rule]]) follow the pace
 timed transcript sentence's syllable rate over the speaker's own pace (the median of their first `baseline`
 sentences, as the rule measured it). Calmed: `hold` sentences in a row under `calm_pace` times their own pace;
 relapsed: `hold` in a row back at the rule's `ratio` after that, or the alert raised again. PARTLY when never
-calmed: the excess over their own pace in their last 3 sentences fell by `partly_drop` of the alert's.
+calmed: their last 3 sentences are under the rule's `ratio` and their excess over their own pace fell by
+`partly_drop` of the alert's. NO_SPEECH also when nothing they said after it was long enough to time.
 
 Question alerts (frequent questions, [[question_rule]]) follow whether the speaker stopped asking: their
 sentences after it, questions by their words (escalation.text.is_question; a rising voice is not stored).
@@ -50,16 +51,18 @@ class Effect(enum.Enum):
     PARTLY = "PARTLY"  # 部分有效
     NOT_EFFECTIVE = "NOT_EFFECTIVE"  # 无效
     PENDING = "PENDING"  # the call goes on and the speaker has not calmed yet
-    NO_SPEECH = "NO_SPEECH"  # the speaker did not speak after the alert
+    NO_SPEECH = "NO_SPEECH"  # the speaker did not speak after the alert (pace alerts: no sentence long enough to time)
 
 
 @dataclass(frozen=True)
 class Outcome:
     alert_id: str
     effect: Effect
-    score_name: str  # the score followed: the alert's own, anger for phrase alerts
-    score_before: float  # the alert's mean score over its evidence (phrase alerts: anger around the sentence)
-    score_after: float  # mean over the speaker's last `tail_s` seconds of speech after the response start
+    # the score followed: the alert's own, anger for phrase alerts; PACE for rate alerts (speech rate over the
+    # speaker's own pace), QUESTIONS for question alerts (share of their sentences that asked)
+    score_name: str
+    score_before: float  # over the alert's evidence (phrase alerts: max anger around the sentence)
+    score_after: float  # over the speaker's last `tail_s` seconds of speech (pace, questions: last sentences)
     response_start_s: float
     speech_after_s: float  # seconds of the speaker's speech after the response start
     time_to_calm_s: float | None = None
@@ -163,15 +166,15 @@ def judge_pace(
         "score_before": round(before, 3),
         "score_after": round(after_pace, 3),
         "response_start_s": round(alert.t_s, 2),
-        "speech_after_s": round(sum(b - a for a, b, _ in after), 2),
+        "speech_after_s": round(sum(s.end_s - s.start_s for s in segments if s.start_s >= alert.t_s - 1e-6), 2),
     }
-    if not after:
+    if not after:  # silent, or only replies too short to time ("好的", "嗯"): the pace was not measured
         return Outcome(effect=Effect.PENDING if call_active else Effect.NO_SPEECH, **common)
     calmed_i = _first_run(after, lambda p: p < response.calm_pace, rule.hold)
     if calmed_i is None:
         if call_active:
             return Outcome(effect=Effect.PENDING, **common)
-        dropped = after_pace - 1.0 <= (before - 1.0) * (1.0 - response.partly_drop)
+        dropped = after_pace < rule.ratio and after_pace - 1.0 <= (before - 1.0) * (1.0 - response.partly_drop)
         return Outcome(effect=Effect.PARTLY if dropped else Effect.NOT_EFFECTIVE, **common)
     calm_at = after[calmed_i][1]
     rest = after[calmed_i + rule.hold :]

@@ -273,6 +273,12 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     )
     rates = tuple(_rate_rule(r, f"{source} rate_rule #{i + 1}") for i, r in enumerate(doc.get("rate_rule", [])))
     pauses = tuple(_pause_rule(r, f"{source} pause_rule #{i + 1}") for i, r in enumerate(doc.get("pause_rule", [])))
+    for rule in rates:
+        if response.calm_pace >= rule.ratio:
+            raise PolicyError(
+                f"{source} [response]: calm_pace {response.calm_pace} must be under the ratio of rate rule "
+                f"{rule.reason} ({rule.ratio}), or one sentence would count as both calm and fast"
+            )
     return Policy(scores, phrases, source, response, coaching, questions, rates, pauses)
 
 

@@ -57,7 +57,7 @@ class CallTranscripts:
     """Transcription of one call's channels. `emit` queues an event for the call's client, `store` writes to
     the call's row (CallStore method name and arguments), `on_final` hears every final segment (phrase rules)
     with the final pitch rise of its utterance in semitones (features.intonation) for an utterance's last
-    segment, NaN for the others and where `wants_rise(language)` says no rule would use it."""
+    segment, NaN for the others and where `wants_rise(language, role)` says no rule would use it."""
 
     def __init__(
         self,
@@ -73,7 +73,7 @@ class CallTranscripts:
         emit: Callable[[Any], None],
         store: Callable[..., None],
         on_final: Callable[[int, Role, Segment, float], None],
-        wants_rise: Callable[[str], bool],
+        wants_rise: Callable[[str, Role], bool],
         call_time_s: Callable[[], float],
     ) -> None:
         self._call_id = call_id
@@ -153,7 +153,7 @@ class CallTranscripts:
                 ch.language = result.language.language
             for dropped in result.dropped:
                 self._drop(ch, dropped)
-            if segments and self._wants_rise(segments[-1].language):
+            if segments and self._wants_rise(segments[-1].language, ch.role):
                 rise = utterance_final_rise_st(utt.audio)
         finally:  # a failed decode delivers nothing, and must not hold back the utterances after it
             self._deliver(ch, seq, segments, rise)

@@ -15,8 +15,8 @@ TAIL_S = 2.0  # only the utterance's end is analysed: the measure looks at its l
 def utterance_final_rise_st(audio: np.ndarray) -> float:
     """Semitones the voice rises at the end of an utterance (16 kHz float32 mono); NaN if no voiced end.
 
-    Costs about 0.03 CPU-s per utterance (29 ms measured over 80 corpus sentences of 2.7 s on average: the
-    prosody frames of its last 2 s at 8 kHz), on the transcription worker, beside 0.3-1.8 CPU-s for the
+    Costs about 10 ms CPU per utterance (bench/dynamics.py, its last 2 s resampled to 8 kHz; the whole-clip
+    measure in bench/voice_cues.py takes 20-30 ms), on the transcription worker, beside 0.3-1.8 CPU-s for the
     utterance's Whisper decode (bench/results/transcription.json)."""
     tail = np.asarray(audio[-int(TAIL_S * SAMPLE_RATE_HZ) :], dtype=np.float32)
     if len(tail) == 0:

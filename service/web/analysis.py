@@ -118,8 +118,8 @@ def rows(
                 "acknowledged_at": iso8601(a.acknowledged_at) if a.HasField("acknowledged_at") else "",
                 "note": a.acknowledgement_note,
                 "effect": EFFECT.get(o.effect, "") if o else "",
-                "score_before": f"{o.score_name} {o.score_before:.2f}" if o else "",
-                "score_after": f"{o.score_name} {o.score_after:.2f}" if o else "",
+                "score_before": _score(o.score_name, o.score_before) if o else "",
+                "score_after": _score(o.score_name, o.score_after) if o else "",
                 "time_to_calm_s": f"{o.time_to_calm_s:.1f}" if o and o.HasField("time_to_calm_s") else "",
                 "relapsed_at_s": f"{o.relapsed_at_s:.1f}" if o and o.HasField("relapsed_at_s") else "",
                 "alert_id": a.alert_id,
@@ -211,3 +211,12 @@ _EFFECT_KEYS = {
     "pending": pb.AlertOutcome.PENDING,
     "no_speech": pb.AlertOutcome.NO_SPEECH,
 }
+
+
+def _score(name: str, value: float) -> str:
+    """An outcome's score as read: "anger 0.85", "pace 1.50x" (of their own), "questions 75%"."""
+    if name == "pace":
+        return f"pace {value:.2f}x"
+    if name == "questions":
+        return f"questions {value:.0%}"
+    return f"{name} {value:.2f}"

@@ -77,16 +77,20 @@ function alertCard(a) {
 }
 
 function renderAlerts() {
+  // notes being typed and the typing focus survive a re-render, also when a card moves from "live calls" to
+  // "ended calls" as its call ends (read from both boxes before either is redrawn)
+  const notes = new Map([...document.querySelectorAll(".alert")].map((el) => [el.dataset.alert, el.querySelector(".note").value]));
+  const focused = document.activeElement?.classList.contains("note") ? document.activeElement.closest(".alert")?.dataset.alert : null;
   const all = [...openAlerts.values()].sort((x, y) => (y.updated_at || "").localeCompare(x.updated_at || ""));
   const live = all.filter((a) => !endedCalls.has(a.call_id));
   const ended = all.filter((a) => endedCalls.get(a.call_id)?.on_board);
   const aged = all.length - live.length - ended.length;
   document.getElementById("alert-count").textContent = `(${live.length})`;
-  fill(document.getElementById("alerts"), live, "No open alerts on live calls.");
+  fill(document.getElementById("alerts"), live, "No open alerts on live calls.", notes, focused);
   const endedBox = document.getElementById("ended-alerts");
   endedBox.hidden = document.getElementById("ended-title").hidden = !ended.length;
   document.getElementById("ended-count").textContent = `(${ended.length}; shown for ${Math.round(endedWindowS / 60)} min after the call ends)`;
-  fill(endedBox, ended, "");
+  fill(endedBox, ended, "", notes, focused);
   const agedOut = document.getElementById("aged-out");
   agedOut.hidden = !aged;
   agedOut.innerHTML = `${aged} more open alert${aged === 1 ? "" : "s"} of calls that ended over ${Math.round(endedWindowS / 60)} min ago: ` +
@@ -94,10 +98,7 @@ function renderAlerts() {
   all.forEach((a) => seenIds.add(a.alert_id));
 }
 
-function fill(box, list, emptyText) {
-  // keep notes being typed, and the typing focus
-  const notes = new Map([...box.querySelectorAll(".alert")].map((el) => [el.dataset.alert, el.querySelector(".note").value]));
-  const focused = document.activeElement?.classList.contains("note") ? document.activeElement.closest(".alert")?.dataset.alert : null;
+function fill(box, list, emptyText, notes, focused) {
   box.innerHTML = list.length ? list.map(alertCard).join("") : emptyText && `<div class="empty">${emptyText}</div>`;
   for (const el of box.querySelectorAll(".alert")) {
     el.querySelector(".note").value = notes.get(el.dataset.alert) || "";
