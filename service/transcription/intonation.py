@@ -16,7 +16,7 @@ def utterance_final_rise_st(audio: np.ndarray) -> float:
     """Semitones the voice rises at the end of an utterance (16 kHz float32 mono); NaN if no voiced end.
 
     Costs about 10 ms CPU per utterance (bench/dynamics.py, its last 2 s resampled to 8 kHz; the whole-clip
-    measure in bench/voice_cues.py takes 20-30 ms), on the transcription worker, beside 0.3-1.8 CPU-s for the
+    measure in bench/voice_cues.py takes about 20 ms), on the transcription worker, beside 0.3-1.8 CPU-s for the
     utterance's Whisper decode (bench/results/transcription.json)."""
     tail = np.asarray(audio[-int(TAIL_S * SAMPLE_RATE_HZ) :], dtype=np.float32)
     if len(tail) == 0:
