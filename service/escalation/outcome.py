@@ -121,16 +121,7 @@ def judge(
         dropped = before > 0 and after_mean <= before * (1.0 - rule.partly_drop)
         return Outcome(effect=Effect.PARTLY if dropped else Effect.NOT_EFFECTIVE, **common)
     relapse = next((e.end_s for e in after[calmed_i + 1 :] if value(e) >= relapse_line), None)
-    again = [a.start_s for a in later_alerts if _same(a, alert) and a.start_s > calm_at]
-    relapsed = min([t for t in (relapse, *again) if t is not None], default=None)
-    to_calm = round(calm_at - start, 2)
-    effective = to_calm <= rule.calm_within_s and relapsed is None
-    return Outcome(
-        effect=Effect.EFFECTIVE if effective else Effect.PARTLY,
-        time_to_calm_s=to_calm,
-        relapsed_at_s=round(relapsed, 2) if relapsed is not None else None,
-        **common,
-    )
+    return _calmed(alert, rule, start, calm_at, relapse, later_alerts, common)
 
 
 PACE = "pace"  # Outcome.score_name of rate alerts: speech rate over the speaker's own pace
@@ -180,16 +171,7 @@ def judge_pace(
     rest = after[calmed_i + rule.hold :]
     fast_again = _first_run(rest, lambda p: p >= rule.ratio, rule.hold)
     relapse = rest[fast_again + rule.hold - 1][1] if fast_again is not None else None
-    again = [a.start_s for a in later_alerts if _same(a, alert) and a.start_s > calm_at]
-    relapsed = min([t for t in (relapse, *again) if t is not None], default=None)
-    to_calm = round(calm_at - alert.t_s, 2)
-    effective = to_calm <= response.calm_within_s and relapsed is None
-    return Outcome(
-        effect=Effect.EFFECTIVE if effective else Effect.PARTLY,
-        time_to_calm_s=to_calm,
-        relapsed_at_s=round(relapsed, 2) if relapsed is not None else None,
-        **common,
-    )
+    return _calmed(alert, response, alert.t_s, calm_at, relapse, later_alerts, common)
 
 
 QUESTIONS = "questions"  # Outcome.score_name of question alerts: share of the speaker's sentences asked
@@ -235,9 +217,24 @@ def judge_questions(
         (asked[i] for i in range(rule.count - 1, len(asked)) if asked[i] - asked[i - rule.count + 1] <= rule.window_s),
         None,
     )
+    return _calmed(alert, response, alert.t_s, calm_at, relapse, later_alerts, common)
+
+
+def _calmed(
+    alert: Alert,
+    response: ResponseRule,
+    start_s: float,
+    calm_at: float,
+    relapse: float | None,
+    later_alerts: Sequence[Alert],
+    common: dict,
+) -> Outcome:
+    """The verdict once the speaker calmed at `calm_at` (call time; the response started at `start_s`): it
+    relapsed at `relapse` (their own measure back at its line, or None) or when the alert's reason was raised
+    again on the channel after calming. EFFECTIVE when calm within `calm_within_s` and no relapse, else PARTLY."""
     again = [a.start_s for a in later_alerts if _same(a, alert) and a.start_s > calm_at]
     relapsed = min([t for t in (relapse, *again) if t is not None], default=None)
-    to_calm = round(calm_at - alert.t_s, 2)
+    to_calm = round(calm_at - start_s, 2)
     effective = to_calm <= response.calm_within_s and relapsed is None
     return Outcome(
         effect=Effect.EFFECTIVE if effective else Effect.PARTLY,
