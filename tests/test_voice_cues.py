@@ -197,7 +197,7 @@ def _turn(ch: int, clip, speed: float = 1.0) -> tuple[int, np.ndarray, str]:
 
 
 def test_a_customer_speeding_up_in_a_real_call_is_shown_as_anxious(stub, address, casia, ravdess) -> None:
-    """CASIA speaker liuchanhg's neutral sentences, six at her own pace and then four played 1.5x faster (no
+    """CASIA speaker liuchanhg's neutral sentences, six at her own pace and then four played 1.8x faster (no
     corpus has a caller who speeds up; PSOLA keeps her voice, pitch and words), with an English agent
     answering: ANXIETY_FAST_SPEECH, MEDIUM, stored with the call, not paged; the transcript's rates show it."""
     said = [
@@ -206,7 +206,7 @@ def test_a_customer_speeding_up_in_a_real_call_is_shown_as_anxious(stub, address
         if c.speaker == "casia_liuchanhg" and c.emotion == "neutral" and len(c.sentence.strip("。 ")) >= 6
     ]
     agent = pick(ravdess, speaker="ravdess_07", emotion="calm", n=2)
-    turns = [_turn(0, c) for c in said[:6]] + [_turn(1, agent[0])] + [_turn(0, c, 1.5) for c in said[6:10]]
+    turns = [_turn(0, c) for c in said[:6]] + [_turn(1, agent[0])] + [_turn(0, c, 1.8) for c in said[6:10]]
     turns.append(_turn(1, agent[1]))
     events, supervisor = _stream(stub, address, turns, "cues-pace")
     starts = sequential_turns(turns, sample_rate_hz=CALL_RATE, gap_s=0.8)
