@@ -11,14 +11,19 @@ what a benchmark measures is what a call does.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from features.model import EmotionModel
 from service.audio.conditioning import LineConditioner
 from service.audio.resample import MODEL_RATE_HZ, StreamResampler
 from service.emotion import ChannelEmotion, EmotionEstimate, EmotionOptions
+from service.judgement.judge import UtteranceContext
 from service.transcription.utterances import Utterance, UtteranceOptions, UtteranceSegmenter
 from service.transcription.vad import SileroModel
+
+RECENT_ESTIMATES = 40  # window estimates kept for the utterance judgement (an utterance is at most 15 s)
 
 
 class ChannelAnalysis:
@@ -38,12 +43,23 @@ class ChannelAnalysis:
         self.resampler = StreamResampler(in_rate_hz)
         self.segmenter = UtteranceSegmenter(vad_model, utterance_options)
         self.emotion = ChannelEmotion(emotion_model, in_rate_hz, emotion_options or EmotionOptions())
+        self.recent: deque[EmotionEstimate] = deque(maxlen=RECENT_ESTIMATES)
 
     def push(self, samples: np.ndarray) -> tuple[list[Utterance], list[EmotionEstimate]]:
         """(n,) float32 samples at the input rate -> utterances ended and estimates made by them."""
         samples = self.conditioner.push(samples)
         utterances = self.segmenter.push(self.resampler.push(samples))
-        return utterances, self.emotion.push(samples, self.segmenter.speech_s)
+        estimates = self.emotion.push(samples, self.segmenter.speech_s)
+        self.recent.extend(estimates)
+        return utterances, estimates
+
+    def context(self, utt: Utterance) -> UtteranceContext:
+        """What the utterance judgement needs from this channel's analysis when `utt` ended: the speaker's
+        baseline (a copy: the judgement runs in another thread) and the window estimates over its time (those
+        whose last second is inside the utterance)."""
+        base = self.emotion.baseline
+        windows = tuple(e for e in self.recent if utt.start_s + 0.5 < e.end_s <= utt.end_s + 1.0)
+        return UtteranceContext(base.calm_mean.copy() if base.has_windows else None, windows)
 
     def finish(self) -> list[Utterance]:
         return self.segmenter.push(self.resampler.push(np.zeros(0, np.float32), last=True)) + self.segmenter.finish()

@@ -10,6 +10,7 @@ from service.dynamics.conversation import Dynamics
 from service.emotion import EmotionEstimate
 from service.errors import CallguardError
 from service.escalation.alerts import Alert
+from service.judgement.results import UtteranceJudgement
 from service.transcription.results import Segment
 
 
@@ -42,6 +43,15 @@ class EmotionUpdate:
     channel: int
     role: Role
     estimate: EmotionEstimate
+
+
+@dataclass(frozen=True)
+class UtteranceEmotion:
+    """One utterance judged by what was said and how it sounded (service/judgement)."""
+
+    channel: int
+    role: Role
+    judgement: UtteranceJudgement
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ Event = (
     | FinalTranscript
     | InterimTranscript
     | EmotionUpdate
+    | UtteranceEmotion
     | Progress
     | Notice
     | Ended

@@ -32,9 +32,13 @@ from service.dynamics.live import CallDynamics
 from service.errors import CallExists, CallguardError, InvalidInput, ServerFault
 from service.escalation.alerts import Alert
 from service.escalation.detector import EscalationDetector
+from service.judgement.judge import UtteranceContext
+from service.judgement.results import UtteranceJudgement
 from service.session_deps import SessionDeps
 from service.transcription.call_transcripts import CallTranscripts
 from service.transcription.results import Segment
+from service.transcription.utterances import Utterance
+from service.transcription.whisper import Transcription
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,8 @@ class CallSession:
             on_final=self._on_final,
             wants_rise=self._detector.wants_final_rise,
             call_time_s=lambda: self.call_time_s,
+            judge=self._judge if deps.judge is not None else None,
+            on_judgement=self._on_judgement,
         )
         self._thread = threading.Thread(target=self._analyse, name=f"analysis-{spec.call_id}", daemon=True)
         self._thread.start()
@@ -239,7 +245,7 @@ class CallSession:
             status, reason = self._analysis_loop()
             for ch in self._channels:
                 for utt in ch.finish():
-                    self._transcripts.submit(ch.index, utt)
+                    self._transcripts.submit(ch.index, utt, ch.context(utt))
         except Exception:
             log.exception("call %s: analysis failed; audio is still stored", self.spec.call_id)
         finally:
@@ -271,12 +277,12 @@ class CallSession:
         samples = self._fmt.decode(data)
         for ch in self._channels:
             utterances, estimates = ch.push(samples[:, ch.index])
-            for utt in utterances:
-                self._transcripts.submit(ch.index, utt)
             for estimate in estimates:
                 self._store("add_emotion", ch.index, estimate)
                 self._emit(ev.EmotionUpdate(ch.index, ch.role, estimate))
                 self._escalate(self._detector.on_emotion(ch.index, ch.role, estimate))
+            for utt in utterances:  # after the estimates: the judgement reads those over the utterance
+                self._transcripts.submit(ch.index, utt, ch.context(utt))
             if self.spec.interim_results:
                 self._transcripts.maybe_interim(ch.index, ch.segmenter.partial())
         return samples.shape[0]
@@ -290,7 +296,7 @@ class CallSession:
         self._dynamics.skipped(start_s, end_s)
         for ch in self._channels:
             for utt in ch.skip(to_frame - from_frame):
-                self._transcripts.submit(ch.index, utt)
+                self._transcripts.submit(ch.index, utt, ch.context(utt))
         self._emit(
             ev.Notice(
                 ev.NoticeCode.ANALYSIS_SHED,
@@ -340,6 +346,34 @@ class CallSession:
                 speech_rate_sps=seg.speech_rate_sps,
             )
         )
+
+    def _judge(
+        self, channel: int, utt: Utterance, result: Transcription | None, segments: list[Segment], context: object
+    ) -> UtteranceJudgement:
+        """Judge an utterance (a transcription worker; the analysis thread for a shed one): its words and
+        voice, fused as the current policy's [fusion] table says."""
+        assert self._deps.judge is not None
+        language = segments[0].language if segments else (result.language.language if result else "")
+        text = ("" if language == "zh" else " ").join(s.text for s in segments).strip()
+        pooled = result.pooled_states if result is not None else None
+        return self._deps.judge.judge(
+            start_s=utt.start_s,
+            end_s=utt.end_s,
+            audio=utt.audio if pooled is not None else None,
+            pooled=pooled,
+            encoder_window_s=result.encoder_window_s if result is not None else 0.0,
+            text=text,
+            language=language,
+            context=context if isinstance(context, UtteranceContext) else UtteranceContext(),
+            options=self._detector.policy().fusion,
+        )
+
+    def _on_judgement(self, channel: int, role: Role, judgement: UtteranceJudgement) -> None:
+        """An utterance was judged (delivered in the channel's order, after its transcript): stored, sent, and
+        the score rules that read utterances decide."""
+        self._store("add_judgement", channel, judgement)
+        self._emit(ev.UtteranceEmotion(channel, role, judgement))
+        self._escalate(self._detector.on_judgement(channel, role, judgement))
 
     # ---- end -----------------------------------------------------------------------------------------
     @property

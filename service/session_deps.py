@@ -10,6 +10,7 @@ from service.dynamics.talk import DynamicsOptions
 from service.emotion import EmotionOptions
 from service.escalation.bus import AlertHub
 from service.escalation.policy import PolicySource
+from service.judgement.judge import UtteranceJudge
 from service.settings import Settings
 from service.storage import AudioStore, CallStore
 from service.transcription.pool import TranscriptionPool
@@ -31,6 +32,7 @@ class SessionDeps:
     emotion_model: EmotionModel
     policy: PolicySource
     alerts: AlertHub
+    judge: UtteranceJudge | None = None  # words + voice per utterance (service/judgement); None: not judged
 
     @property
     def emotion_options(self) -> EmotionOptions:

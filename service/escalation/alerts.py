@@ -38,8 +38,13 @@ class Alert:
     duration_s: float = 0.0  # seconds of speech above the line
     pitch_st_vs_baseline: float = 0.0
     loudness_db_vs_baseline: float = 0.0
-    excerpt: str = ""  # the transcript text, for phrase rules
+    excerpt: str = ""  # the transcript text: the sentence a phrase rule matched, the utterance a judgement quotes
     matched_phrase: str = ""  # the policy phrase (normalised) or pattern match found in it
+    # Utterance rules (source "utterance"): what was said and how it sounded, as fields (evidence is the line)
+    words_class: str = ""  # the emotion the words were read for ("anger"...); "" when no words were judged
+    words_score: float = 0.0  # the words model's probability of it, 0-1
+    words_phrase: str = ""  # the words that drove it most
+    voice_score: float = 0.0  # the voice's probability of it (utterance view), 0-1
     queue: str = ""
     agent: str = ""
     status: AlertStatus = AlertStatus.OPEN

@@ -4,6 +4,7 @@ are new or changed, and the caller stores and publishes them."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,13 +15,15 @@ from features.syllables import count_syllables
 from service.domain import Role
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
+from service.escalation.evidence import judged_evidence
 from service.escalation.policy import PhraseRule, Policy, PolicySource, RateRule, ScoreRule
 from service.escalation.text import contains_phrase, is_question, normalise
+from service.judgement.results import UtteranceJudgement
 
 
 @dataclass
 class _Run:
-    """A stretch of one speaker's estimates with the score above the rule's line."""
+    """A stretch of one speaker's estimates (or judged utterances) with the score above the rule's line."""
 
     start_s: float
     last_end_s: float
@@ -28,6 +31,20 @@ class _Run:
     scores: list[float] = field(default_factory=list)
     pitch: list[float] = field(default_factory=list)
     loudness: list[float] = field(default_factory=list)
+    judged: list[UtteranceJudgement] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One step of a score rule: a window estimate (one hop of speech) or a judged utterance."""
+
+    start_s: float
+    end_s: float
+    score: float
+    pitch: float
+    loudness: float
+    speech_s: float | None = None  # None: a window estimate (speech counted by hop)
+    judgement: UtteranceJudgement | None = None
 
 
 @dataclass
@@ -67,30 +84,53 @@ class EscalationDetector:
 
     # ---- scores ------------------------------------------------------------------------------------
     def on_emotion(self, channel: int, role: Role, e: EmotionEstimate) -> list[Alert]:
+        """A 3 s window estimate: the score rules with source "window"."""
         out = []
         with self._lock:
             for rule in self.policy().score_rules:
-                if role in rule.roles:
-                    alert = self._score(rule, channel, role, e)
-                    if alert is not None:
+                if role in rule.roles and rule.source == "window":
+                    score = e.anger if rule.score == "anger" else e.disappointment
+                    point = _Point(e.start_s, e.end_s, score, e.pitch_st_vs_baseline, e.loudness_db_vs_baseline)
+                    if (alert := self._score(rule, channel, role, point)) is not None:
                         out.append(alert)
         return out
 
-    def _score(self, rule: ScoreRule, channel: int, role: Role, e: EmotionEstimate) -> Alert | None:
+    def on_judgement(self, channel: int, role: Role, j: UtteranceJudgement) -> list[Alert]:
+        """A judged utterance (words and voice): the score rules with source "utterance"."""
+        out = []
+        with self._lock:
+            for rule in self.policy().score_rules:
+                if role not in rule.roles or rule.source != "utterance":
+                    continue
+                score = j.score(rule.score)
+                if math.isnan(score):
+                    continue  # that source said nothing about this utterance (no words): neither raise nor end a run
+                point = _Point(j.start_s, j.end_s, score, j.voice.pitch_st_vs_baseline,
+                               j.voice.loudness_db_vs_baseline, j.speech_s, j)  # fmt: skip
+                if (alert := self._score(rule, channel, role, point)) is not None:
+                    out.append(alert)
+        return out
+
+    def _score(self, rule: ScoreRule, channel: int, role: Role, e: _Point) -> Alert | None:
         state = self._states.setdefault((rule.reason, channel), _RuleState())
-        score = e.anger if rule.score == "anger" else e.disappointment
+        score = e.score
         run = state.run
         if run is not None and (score < rule.exit or e.start_s - run.last_end_s > rule.max_gap_s):
             run = state.run = None  # the score fell below the exit line, or the speaker was silent too long
         if run is None:
             if score < rule.enter:
                 return None
-            run = state.run = _Run(start_s=e.start_s, last_end_s=e.end_s - self._hop_s)
-        run.speech_s += min(max(e.end_s - run.last_end_s, 0.0), self._hop_s)
+            first_end = e.end_s - self._hop_s if e.speech_s is None else e.start_s
+            run = state.run = _Run(start_s=e.start_s, last_end_s=first_end)
+        if e.speech_s is None:
+            run.speech_s += min(max(e.end_s - run.last_end_s, 0.0), self._hop_s)
+        else:
+            run.speech_s += e.speech_s
+            run.judged.append(e.judgement)  # type: ignore[arg-type]
         run.last_end_s = e.end_s
         run.scores.append(score)
-        run.pitch.append(e.pitch_st_vs_baseline)
-        run.loudness.append(e.loudness_db_vs_baseline)
+        run.pitch.append(e.pitch)
+        run.loudness.append(e.loudness)
         reached = [level for seconds, level in rule.levels if run.speech_s >= seconds - 1e-6]
         if not reached:
             return None
@@ -102,26 +142,29 @@ class EscalationDetector:
         elif e.end_s - state.last_alert_t_s < rule.cooldown_s:
             return None
         state.last_alert_t_s = e.end_s
-        pitch, loud = float(np.median(run.pitch)), float(np.median(run.loudness))
+        pitch, loud = _median(run.pitch), _median(run.loudness)
         mean, peak = float(np.mean(run.scores)), float(np.max(run.scores))
-        evidence = (
-            f"{rule.score} {mean:.2f} (peak {peak:.2f}) for {run.speech_s:.0f} s of speech, "
-            f"pitch {pitch:+.1f} st, loudness {loud:+.1f} dB vs. baseline"
-        )
         fields = dict(
             level=level,
             t_s=e.end_s,
             start_s=run.start_s,
             end_s=e.end_s,
-            evidence=evidence,
             score_name=rule.score,
             score=mean,
             peak=peak,
             duration_s=run.speech_s,
-            pitch_st_vs_baseline=pitch,
-            loudness_db_vs_baseline=loud,
+            pitch_st_vs_baseline=0.0 if math.isnan(pitch) else pitch,
+            loudness_db_vs_baseline=0.0 if math.isnan(loud) else loud,
+            page=rule.page,
         )
-        return self._raise_or_upgrade(rule.reason, channel, role, rule.action, {**fields, "page": rule.page})
+        if run.judged:
+            fields |= judged_evidence(rule.score, mean, peak, run.speech_s, run.judged, pitch, loud)
+        else:
+            fields["evidence"] = (
+                f"{rule.score} {mean:.2f} (peak {peak:.2f}) for {run.speech_s:.0f} s of speech, "
+                f"pitch {pitch:+.1f} st, loudness {loud:+.1f} dB vs. baseline"
+            )
+        return self._raise_or_upgrade(rule.reason, channel, role, rule.action, fields)
 
     # ---- phrases -----------------------------------------------------------------------------------
     def on_transcript(
@@ -312,6 +355,11 @@ def _match(rule: PhraseRule, norm: str) -> str | None:
         if found := pattern.search(norm):
             return found.group(0)
     return None
+
+
+def _median(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.median(finite)) if finite else math.nan
 
 
 def _clock(t_s: float) -> str:

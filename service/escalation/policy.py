@@ -6,143 +6,43 @@ operators edit it without a restart; a broken edit is logged and the last good p
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 import threading
 import time
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 from service.domain import Role
+from service.escalation.rules import (
+    SOURCES,
+    UTTERANCE_SCORES,
+    WINDOW_SCORES,
+    CoachingRule,
+    Level,
+    PauseRule,
+    PhraseRule,
+    Policy,
+    QuestionRule,
+    RateRule,
+    ResponseRule,
+    ScoreRule,
+)
 from service.escalation.text import normalise
+from service.judgement.fusion import FusionOptions
+
+__all__ = [
+    "DEFAULT_POLICY_FILE", "CoachingRule", "Level", "PauseRule", "PhraseRule", "Policy", "PolicyError",
+    "PolicySource", "QuestionRule", "RateRule", "ResponseRule", "ScoreRule", "load_policy", "parse_policy",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.toml")
-SCORES = ("anger", "disappointment")
-
-
-class Level(enum.IntEnum):
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
 
 
 class PolicyError(ValueError):
     """The policy file is invalid; the message says where."""
-
-
-@dataclass(frozen=True)
-class ScoreRule:
-    reason: str
-    score: str  # "anger" | "disappointment"
-    roles: frozenset[Role]
-    enter: float
-    exit: float
-    levels: tuple[tuple[float, Level], ...]  # (seconds of speech, level), ascending
-    max_gap_s: float
-    cooldown_s: float
-    action: str
-    page: bool = True  # false: shown on the call, in lists and the CSV, not pushed to supervisors
-
-
-@dataclass(frozen=True)
-class PhraseRule:
-    reason: str
-    level: Level
-    roles: frozenset[Role]
-    phrases: tuple[str, ...]  # normalised
-    patterns: tuple[re.Pattern[str], ...]
-    action: str
-    page: bool = True
-
-
-@dataclass(frozen=True)
-class QuestionRule:
-    """Frequent questions (confusion / uncertainty): `count` questions within `window_s` of call time. A
-    sentence is a question by its words (escalation.text.is_question) or, when decoded in one of
-    `rise_languages`, by its voice rising at least `rise_st` semitones at the end (0 turns that off)."""
-
-    reason: str
-    level: Level
-    roles: frozenset[Role]
-    count: int
-    window_s: float
-    action: str
-    page: bool = True
-    rise_st: float = 4.0
-    rise_languages: tuple[str, ...] = ("en",)
-
-
-@dataclass(frozen=True)
-class RateRule:
-    """Speech faster than the speaker's own pace (anxiety / impatience): the transcript's syllable rate
-    (Whisper word timings) of `hold` sentences in a row at least `ratio` times the median of the speaker's
-    first `baseline` sentences. Sentences under `min_syllables` ("嗯", "yes") are not timed reliably: skipped."""
-
-    reason: str
-    level: Level
-    roles: frozenset[Role]
-    ratio: float = 1.25
-    hold: int = 2
-    baseline: int = 4
-    min_syllables: int = 5
-    cooldown_s: float = 60.0
-    action: str = ""
-    page: bool = True
-
-
-@dataclass(frozen=True)
-class PauseRule:
-    """Frequent pauses inside the speaker's own turn (confusion / uncertainty): `count` pauses within
-    `window_s` of call time. A pause is the conversation dynamics' (service/dynamics/conversation.py): a
-    silence of 0.5-3 s between two of the speaker's talk spurts while nobody else talked; stereo calls only.
-    Not in the default policy: no corpus here has conversational speech to set `count` on."""
-
-    reason: str
-    level: Level
-    roles: frozenset[Role]
-    count: int = 6
-    window_s: float = 60.0
-    action: str = ""
-    page: bool = False
-
-
-@dataclass(frozen=True)
-class ResponseRule:
-    """How an alert's outcome is judged (service/escalation/outcome.py; the [response] table)."""
-
-    calm_hold_s: float = 3.0  # seconds of the speaker's speech in a row under the calm line: calmed
-    calm_within_s: float = 60.0  # calmed within this much call time of the alert, and no relapse: effective
-    partly_drop: float = 0.3  # never calmed, but the score fell by this fraction of the alert's: partly
-    tail_s: float = 10.0  # the "after" score: mean over the speaker's last seconds of speech
-    calm_line: float = 0.3  # phrase alerts (no score rule of their own): anger under this is calm
-    relapse_line: float = 0.6  # phrase alerts: anger at or above this after calming is a relapse
-    calm_pace: float = 1.15  # rate alerts: sentences under this multiple of the speaker's own pace are calm
-
-
-@dataclass(frozen=True)
-class CoachingRule:
-    """When the agent's side is a coaching moment (service/escalation/coaching.py; the [coaching] table)."""
-
-    upset_line: float = 0.5  # customer anger or disappointment at this: upset; agent anger at this: angry
-    upset_window_s: float = 10.0  # the customer was upset this long before the agent cut in
-    contagion_window_s: float = 60.0  # the agent's voice rose within this after the customer was upset
-    raised_voice_db: float = 6.0  # agent loudness over their own baseline that counts as a raised voice
-
-
-@dataclass(frozen=True)
-class Policy:
-    score_rules: tuple[ScoreRule, ...]
-    phrase_rules: tuple[PhraseRule, ...]
-    source: str = ""
-    response: ResponseRule = ResponseRule()
-    coaching: CoachingRule = CoachingRule()
-    question_rules: tuple[QuestionRule, ...] = ()
-    rate_rules: tuple[RateRule, ...] = ()
-    pause_rules: tuple[PauseRule, ...] = ()
 
 
 def _level(value: object, where: str) -> Level:
@@ -182,9 +82,13 @@ def _reason(rule: dict, where: str) -> str:
 
 
 def _score_rule(rule: dict, where: str) -> ScoreRule:
+    source = rule.get("source", "window")
+    if source not in SOURCES:
+        raise PolicyError(f"{where}: source must be one of {', '.join(SOURCES)}, got {source!r}")
+    allowed = UTTERANCE_SCORES if source == "utterance" else WINDOW_SCORES
     score = rule.get("score")
-    if score not in SCORES:
-        raise PolicyError(f"{where}: score must be one of {', '.join(SCORES)}, got {score!r}")
+    if score not in allowed:
+        raise PolicyError(f"{where}: with source {source!r}, score must be one of {', '.join(allowed)}, got {score!r}")
     enter, exit_ = _number(rule, "enter", where), _number(rule, "exit", where)
     if not 0 < exit_ <= enter <= 1:
         raise PolicyError(f"{where}: need 0 < exit <= enter <= 1 (hysteresis), got enter {enter}, exit {exit_}")
@@ -211,6 +115,7 @@ def _score_rule(rule: dict, where: str) -> ScoreRule:
         cooldown_s=_number(rule, "cooldown_s", where, default=60.0),
         action=str(rule.get("action", "")),
         page=_flag(rule, "page", where),
+        source=source,
     )
 
 
@@ -249,16 +154,21 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         "pause_rule",
         "response",
         "coaching",
+        "fusion",
     }
     if unknown:
         raise PolicyError(
             f"{source}: unknown sections {sorted(unknown)} (expected [[score_rule]], [[phrase_rule]], "
-            "[[question_rule]], [[rate_rule]], [[pause_rule]], [response], [coaching])"
+            "[[question_rule]], [[rate_rule]], [[pause_rule]], [response], [coaching], [fusion])"
         )
     scores = tuple(_score_rule(r, f"{source} score_rule #{i + 1}") for i, r in enumerate(doc.get("score_rule", [])))
     phrases = tuple(_phrase_rule(r, f"{source} phrase_rule #{i + 1}") for i, r in enumerate(doc.get("phrase_rule", [])))
     response = ResponseRule(**_settings(ResponseRule(), doc.get("response", {}), f"{source} [response]"))
     coaching = CoachingRule(**_settings(CoachingRule(), doc.get("coaching", {}), f"{source} [coaching]"))
+    fusion = FusionOptions(**_settings(FusionOptions(), doc.get("fusion", {}), f"{source} [fusion]"))
+    for k in ("words_weight", "disappointment_words_weight", "windows_weight"):
+        if getattr(fusion, k) > 4:
+            raise PolicyError(f"{source} [fusion]: {k} must be within 0-4, got {getattr(fusion, k)}")
     for k in ("partly_drop", "calm_line", "relapse_line"):
         if getattr(response, k) > 1:
             raise PolicyError(f"{source} [response]: {k} must be within 0-1, got {getattr(response, k)}")
@@ -279,7 +189,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
                 f"{source} [response]: calm_pace {response.calm_pace} must be under the ratio of rate rule "
                 f"{rule.reason} ({rule.ratio}), or one sentence would count as both calm and fast"
             )
-    return Policy(scores, phrases, source, response, coaching, questions, rates, pauses)
+    return Policy(scores, phrases, source, response, coaching, questions, rates, pauses, fusion)
 
 
 def _whole(rule: dict, key: str, where: str, default: int) -> int:

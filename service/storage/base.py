@@ -10,6 +10,7 @@ from service.domain import AuditEntry, CallOrder, CallQuery, CallRecord, CallSta
 from service.dynamics.conversation import Dynamics
 from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
+from service.judgement.results import UtteranceJudgement
 from service.transcription.results import Segment
 
 
@@ -24,6 +25,11 @@ class CallStore(Protocol):
     def add_segment(self, call_id: str, channel: int, segment: Segment) -> None: ...
 
     def add_emotion(self, call_id: str, channel: int, estimate: EmotionEstimate) -> None: ...
+
+    def add_judgement(self, call_id: str, channel: int, judgement: UtteranceJudgement) -> None: ...
+
+    def judgements(self, call_id: str) -> list[tuple[int, UtteranceJudgement]]:
+        """(channel, utterance judgement) in call-time order (of their ends)."""
 
     def save_dynamics(self, call_id: str, dynamics: Dynamics) -> None: ...
 

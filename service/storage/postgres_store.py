@@ -119,6 +119,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE calls ADD COLUMN longest_silence_s DOUBLE PRECISION NOT NULL DEFAULT 0
     """,
+    """
+    CREATE TABLE judgements (
+        id        BIGSERIAL PRIMARY KEY,
+        call_id   TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+        channel   INTEGER NOT NULL,
+        start_s   DOUBLE PRECISION NOT NULL,
+        end_s     DOUBLE PRECISION NOT NULL,
+        judgement TEXT NOT NULL
+    );
+    CREATE INDEX judgements_by_call ON judgements (call_id, end_s)
+    """,
 ]
 
 

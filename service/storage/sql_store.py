@@ -4,7 +4,6 @@ against both."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -12,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.audio.formats import AudioFormat, Encoding
-from service.auth import AccessRole, TokenRecord
-from service.domain import AGENT_KEYS, AuditEntry, CallOrder, CallQuery, CallRecord, CallStatus, Role
+from service.domain import AGENT_KEYS, CallOrder, CallQuery, CallRecord, CallStatus, Role
 from service.dynamics.conversation import Dynamics, to_dict
-from service.emotion import EmotionEstimate
 from service.errors import CallExists, CallNotFound
 from service.escalation.alerts import Alert, alert_from_json, alert_to_json
-from service.transcription.results import Segment, Word
+from service.storage.sql_access import SqlAccess
+from service.storage.sql_timeline import SqlTimeline, _json
 
 _ORDER_COLUMN = {order: f"c.{order.field}" for order in CallOrder}
 
@@ -58,11 +56,7 @@ class Fetched:
         return self._rows[0] if self._rows else None
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-class SqlCallStore:
+class SqlCallStore(SqlTimeline, SqlAccess):
     """Subclasses provide `_run(sql, args) -> cursor` (with `?` placeholders and rows readable by column
     name), `_integrity_error` (the engine's exception type), `dialect` and `owner` (this instance's id:
     crash recovery only touches the calls this instance was streaming)."""
@@ -291,48 +285,6 @@ class SqlCallStore:
         """The (sort value, call id) a page ends on: pass it as `after` for the next page."""
         return float(getattr(record, order.field)), record.call_id
 
-    # ---- transcript and emotions --------------------------------------------------------------------------
-    def add_segment(self, call_id: str, channel: int, segment: Segment) -> None:
-        words = [[w.start_s, w.end_s, w.text, w.probability] for w in segment.words]
-        self._run(
-            "INSERT INTO segments (call_id, channel, start_s, end_s, text, language, language_probability,"
-            " avg_logprob, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                call_id,
-                channel,
-                segment.start_s,
-                segment.end_s,
-                segment.text,
-                segment.language,
-                segment.language_probability,
-                segment.avg_logprob,
-                json.dumps(words, ensure_ascii=False),
-            ),
-        )
-
-    def segments(self, call_id: str) -> list[tuple[int, Segment]]:
-        rows = self._run("SELECT * FROM segments WHERE call_id = ? ORDER BY start_s, channel, id", (call_id,))
-        return [(r["channel"], _segment(r)) for r in rows.fetchall()]
-
-    def add_emotion(self, call_id: str, channel: int, estimate: EmotionEstimate) -> None:
-        self._run(
-            "INSERT INTO emotions (call_id, channel, start_s, end_s, estimate) VALUES (?, ?, ?, ?, ?)",
-            (call_id, channel, estimate.start_s, estimate.end_s, json.dumps(dataclasses.asdict(estimate))),
-        )
-        greatest = self.dialect.greatest
-        self._run(
-            f"UPDATE calls SET peak_anger = {greatest.format(a='peak_anger', b='?')},"
-            f" peak_disappointment = {greatest.format(a='peak_disappointment', b='?')} WHERE call_id = ?",
-            (estimate.anger, estimate.disappointment, call_id),
-        )
-
-    def emotions(self, call_id: str, *, since_s: float | None = None) -> list[tuple[int, EmotionEstimate]]:
-        rows = self._run(
-            "SELECT channel, estimate FROM emotions WHERE call_id = ? AND end_s > ? ORDER BY end_s, channel, id",
-            (call_id, -1.0 if since_s is None else since_s),
-        ).fetchall()
-        return [(r["channel"], EmotionEstimate(**_json(r["estimate"]))) for r in rows]
-
     # ---- alerts -------------------------------------------------------------------------------------------
     def save_alert(self, alert: Alert) -> bool:
         """Insert or update, only to a newer version (a late writer never rolls an alert back) and never once
@@ -372,41 +324,6 @@ class SqlCallStore:
         sql = "SELECT alert FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
         rows = self._run(sql + " ORDER BY raised_at, alert_id", args).fetchall()
         return [alert_from_json(_json(r["alert"])) for r in rows]
-
-    # ---- access tokens ------------------------------------------------------------------------------------
-    def add_token(self, record: TokenRecord) -> None:
-        self._run(
-            "INSERT INTO tokens (token_id, name, role, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
-            (record.token_id, record.name, record.role.value, record.secret_sha256, record.created_at),
-        )
-
-    def get_token(self, token_id: str) -> TokenRecord | None:
-        row = self._run("SELECT * FROM tokens WHERE token_id = ?", (token_id,)).fetchone()
-        return None if row is None else _token(row)
-
-    def list_tokens(self) -> list[TokenRecord]:
-        return [_token(r) for r in self._run("SELECT * FROM tokens ORDER BY created_at").fetchall()]
-
-    def revoke_token(self, token_id: str) -> bool:
-        cur = self._run(
-            "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL", (time.time(), token_id)
-        )
-        return cur.rowcount == 1
-
-    # ---- audit log ----------------------------------------------------------------------------------------
-    def add_audit(self, entry: AuditEntry) -> None:
-        self._run(
-            "INSERT INTO audit (at, who, role, action, call_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (entry.at, entry.who, entry.role, entry.action, entry.call_id, entry.detail),
-        )
-
-    def list_audit(self, *, call_id: str = "", limit: int = 1000) -> list[AuditEntry]:
-        sql, args = "SELECT * FROM audit", []
-        if call_id:
-            sql += " WHERE call_id = ?"
-            args.append(call_id)
-        rows = self._run(sql + " ORDER BY at DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
-        return [AuditEntry(r["at"], r["who"], r["role"], r["action"], r["call_id"], r["detail"]) for r in rows]
 
     # ---- retention ----------------------------------------------------------------------------------------
     def calls_started_before(self, before: float) -> list[str]:
@@ -449,27 +366,4 @@ def _record(row: Any) -> CallRecord:
         interruptions=row["interruptions"],
         longest_silence_s=row["longest_silence_s"],
         dynamics_json=row["dynamics"],
-    )
-
-
-def _token(row: Any) -> TokenRecord:
-    return TokenRecord(
-        row["token_id"],
-        row["name"],
-        AccessRole(row["role"]),
-        row["secret_sha256"],
-        row["created_at"],
-        row["revoked_at"],
-    )
-
-
-def _segment(row: Any) -> Segment:
-    return Segment(
-        start_s=row["start_s"],
-        end_s=row["end_s"],
-        text=row["text"],
-        language=row["language"],
-        language_probability=row["language_probability"],
-        avg_logprob=row["avg_logprob"],
-        words=tuple(Word(*w) for w in _json(row["words"])),
     )

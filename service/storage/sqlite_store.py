@@ -122,6 +122,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE calls ADD COLUMN longest_silence_s REAL NOT NULL DEFAULT 0
     """,
+    """
+    CREATE TABLE judgements (               -- one per utterance: words and voice (service/judgement)
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id   TEXT NOT NULL REFERENCES calls (call_id) ON DELETE CASCADE,
+        channel   INTEGER NOT NULL,
+        start_s   REAL NOT NULL,
+        end_s     REAL NOT NULL,
+        judgement TEXT NOT NULL             -- JSON object: service/judgement/codec.py
+    );
+    CREATE INDEX judgements_by_call ON judgements (call_id, end_s)
+    """,
 ]
 
 

@@ -9,7 +9,9 @@ What it guarantees, and why it lives apart from the call's audio path (service/s
 - while transcription is behind, utterances are decoded with the cheaper busy window rather than shed
   (Settings.whisper_busy_window_s; bench/transcription.py for what it costs in accuracy);
 - each channel's recent language is a prior for its next utterance, never a lock;
-- personal data is masked before text is stored, sent or matched (redaction.py).
+- personal data is masked before text is stored, sent or matched (redaction.py);
+- every utterance is judged (service/judgement: words and voice, from the decode's own encoder states), a
+  shed one from the voice's window estimates alone, and the judgements reach the call in the same order.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from service.transcription.intonation import utterance_final_rise_st
 from service.transcription.pool import Job, TranscriptionPool
 from service.transcription.results import Segment
 from service.transcription.utterances import Utterance
-from service.transcription.whisper import DecodeOptions, DroppedSegment, Transcriber
+from service.transcription.whisper import DecodeOptions, DroppedSegment, Transcriber, Transcription
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +52,17 @@ class _ChannelState:
     order_lock: threading.Lock = field(default_factory=threading.Lock)
     submitted: int = 0
     delivered: int = 0
-    ready: dict[int, tuple[list[Segment], float]] = field(default_factory=dict)  # segments, final rise
+    # segments, final rise, the utterance's judgement (if any)
+    ready: dict[int, tuple[list[Segment], float, Any]] = field(default_factory=dict)
 
 
 class CallTranscripts:
     """Transcription of one call's channels. `emit` queues an event for the call's client, `store` writes to
     the call's row (CallStore method name and arguments), `on_final` hears every final segment (phrase rules)
     with the final pitch rise of its utterance in semitones (features.intonation) for an utterance's last
-    segment, NaN for the others and where `wants_rise(language, role)` says no rule would use it."""
+    segment, NaN for the others and where `wants_rise(language, role)` says no rule would use it.
+    `judge(channel, utterance, transcription or None, segments, context)` judges an utterance (None: not
+    judged) and `on_judgement(channel, role, judgement)` hears each, after the utterance's segments."""
 
     def __init__(
         self,
@@ -75,6 +80,8 @@ class CallTranscripts:
         on_final: Callable[[int, Role, Segment, float], None],
         wants_rise: Callable[[str, Role], bool],
         call_time_s: Callable[[], float],
+        judge: Callable[..., Any] | None = None,
+        on_judgement: Callable[[int, Role, Any], None] | None = None,
     ) -> None:
         self._call_id = call_id
         self._languages = languages
@@ -88,6 +95,8 @@ class CallTranscripts:
         self._on_final = on_final
         self._wants_rise = wants_rise
         self._now = call_time_s
+        self._judge = judge
+        self._on_judgement = on_judgement
         self._channels = [_ChannelState(i, role) for i, role in enumerate(roles)]
         self._cond = threading.Condition()
         self.pending = 0  # submitted and not finished
@@ -96,16 +105,18 @@ class CallTranscripts:
         self.sent = 0  # final segments delivered
 
     # ---- finals --------------------------------------------------------------------------------------
-    def submit(self, channel: int, utt: Utterance) -> None:
-        """Queue a finished utterance (the analysis thread); shed visibly if the pool is full (live calls)."""
+    def submit(self, channel: int, utt: Utterance, context: Any = None) -> None:
+        """Queue a finished utterance (the analysis thread); shed visibly if the pool is full (live calls).
+        `context`: what the analysis knew when it ended (service.judgement.judge.UtteranceContext)."""
         ch = self._channels[channel]
         ch.interim_start_s = None
         seq, ch.submitted = ch.submitted, ch.submitted + 1
         with self._cond:
             self.pending += 1
-        if self._pool.submit(Job(run=lambda: self._transcribe(ch, utt, seq)), wait=self._offline):
+        if self._pool.submit(Job(run=lambda: self._transcribe(ch, utt, seq, context)), wait=self._offline):
             return
-        self._deliver(ch, seq, [])  # later utterances must not wait for this one
+        # later utterances must not wait for this one; its voice is still judged, from the window estimates
+        self._deliver(ch, seq, [], judgement=self._judged(ch, utt, None, [], context))
         self._done()
         self.shed += 1
         metrics.SHED.labels("transcription").inc()
@@ -135,10 +146,24 @@ class CallTranscripts:
             self.pending -= 1
             self._cond.notify_all()
 
-    def _transcribe(self, ch: _ChannelState, utt: Utterance, seq: int) -> None:
+    def _judged(
+        self, ch: _ChannelState, utt: Utterance, result: Transcription | None, segments: list[Segment], context: Any
+    ) -> Any:
+        """The utterance's judgement, or None (no judge, or it failed: logged, never fatal to the transcript)."""
+        if self._judge is None:
+            return None
+        try:
+            return self._judge(ch.index, utt, result, [self._redact(s) for s in segments], context)
+        except Exception:
+            log.exception("call %s channel %d: judging utterance %.2f-%.2f s failed", self._call_id, ch.index,
+                          utt.start_s, utt.end_s)  # fmt: skip
+            return None
+
+    def _transcribe(self, ch: _ChannelState, utt: Utterance, seq: int, context: Any = None) -> None:
         logs.CALL_ID.set(self._call_id)
         segments: list[Segment] = []
         rise = float("nan")
+        result: Transcription | None = None
         try:
             options = self._options
             if not self._offline and self._pool.waiting >= self._settings.whisper_busy_queue:
@@ -146,7 +171,12 @@ class CallTranscripts:
                 options = dataclasses.replace(options, window_s=self._settings.whisper_busy_window_s)
             metrics.DECODES.labels(f"{options.window_s:g}").inc()
             result = self._transcriber.transcribe(
-                utt.audio, languages=self._languages, offset_s=utt.audio_start_s, options=options, prior=ch.language
+                utt.audio,
+                languages=self._languages,
+                offset_s=utt.audio_start_s,
+                options=options,
+                prior=ch.language,
+                keep_states=self._judge is not None,
             )
             segments = result.segments
             if segments and result.language.probability >= _PRIOR_PROBABILITY and utt.duration_s >= _PRIOR_MIN_S:
@@ -156,7 +186,7 @@ class CallTranscripts:
             if segments and self._wants_rise(segments[-1].language, ch.role):
                 rise = utterance_final_rise_st(utt.audio)
         finally:  # a failed decode delivers nothing, and must not hold back the utterances after it
-            self._deliver(ch, seq, segments, rise)
+            self._deliver(ch, seq, segments, rise, self._judged(ch, utt, result, segments, context))
             self._done()
 
     def _drop(self, ch: _ChannelState, dropped: DroppedSegment) -> None:
@@ -178,13 +208,16 @@ class CallTranscripts:
             )
         )
 
-    def _deliver(self, ch: _ChannelState, seq: int, segments: list[Segment], rise: float = float("nan")) -> None:
-        """Store and send utterance `seq`'s segments once every earlier utterance of the channel is out, so a
-        client gets each channel's finals in time order (utterances do not overlap within a channel)."""
+    def _deliver(
+        self, ch: _ChannelState, seq: int, segments: list[Segment], rise: float = float("nan"), judgement: Any = None
+    ) -> None:
+        """Store and send utterance `seq`'s segments (then its judgement) once every earlier utterance of the
+        channel is out, so a client gets each channel's finals in time order (utterances do not overlap
+        within a channel)."""
         with ch.order_lock:
-            ch.ready[seq] = (segments, rise)
+            ch.ready[seq] = (segments, rise, judgement)
             while ch.delivered in ch.ready:
-                ready, final_rise = ch.ready.pop(ch.delivered)
+                ready, final_rise, judged = ch.ready.pop(ch.delivered)
                 for k, raw in enumerate(ready):
                     seg = self._redact(raw)
                     self._store("add_segment", ch.index, seg)
@@ -193,6 +226,8 @@ class CallTranscripts:
                     metrics.TRANSCRIPT_LAG.observe(max(0.0, self._now() - seg.end_s))
                     self._emit(ev.FinalTranscript(ch.index, ch.role, seg))
                     self._on_final(ch.index, ch.role, seg, final_rise if k == len(ready) - 1 else float("nan"))
+                if judged is not None and self._on_judgement is not None:
+                    self._on_judgement(ch.index, ch.role, judged)
                 ch.delivered += 1
 
     def _redact(self, seg: Segment) -> Segment:

@@ -17,6 +17,7 @@ it), which is what `transcribe(language=...)` itself runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -30,6 +31,7 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
+from features.utterance_voice import pool_encoder_output
 from service.errors import ModelError
 from service.transcription.hallucinations import collapse_loops, hallucination_reason
 from service.transcription.model_files import resolve_model
@@ -83,12 +85,27 @@ class DroppedSegment:
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """An utterance as the encoder saw it: log-mel `features` (80, n_mel), the encoder output of its first
+    window (CTranslate2 StorageView, (1, n_enc, 512)), and how many mel frames (10 ms) are the utterance's own
+    (the rest of the window is padding)."""
+
+    features: np.ndarray
+    states: ctranslate2.StorageView
+    content_frames: int
+
+
+@dataclass(frozen=True)
 class Transcription:
     """One utterance's result: the language it was decoded in, its segments, and what was dropped."""
 
     language: LanguageGuess
     segments: list[Segment]
     dropped: list[DroppedSegment] = field(default_factory=list)
+    # The encoder states the decode used, mean-pooled over the utterance's own frames (features.utterance_voice),
+    # when asked for (`keep_states`): the utterance view of the voice reuses them instead of encoding again.
+    pooled_states: np.ndarray | None = None
+    encoder_window_s: float = 0.0
 
 
 class Transcriber:
@@ -134,12 +151,17 @@ class Transcriber:
         offset_s: float,
         options: DecodeOptions,
         prior: str | None = None,
+        keep_states: bool = False,
     ) -> Transcription:
         """Transcribe one utterance (16 kHz float32, shape (n,)) that starts at call time `offset_s`.
 
-        `prior`: the channel's recent language, if any (favoured by `options.prior_odds`, never forced)."""
+        `prior`: the channel's recent language, if any (favoured by `options.prior_odds`, never forced).
+        `keep_states`: also return the encoder states pooled over the utterance (`pooled_states`)."""
         features = self._model.feature_extractor(audio)
         encoded = self._encode(features, options.window_s)
+        pooled = None
+        if keep_states:
+            pooled = pool_encoder_output(np.asarray(encoded), min(N_FRAMES, features.shape[-1] - 1))
         ranked = self._ranked(encoded, languages, prior, options.prior_odds)
         unsure = len(ranked) > 1 and ranked[0].probability < options.sure_language_probability
         best: Transcription | None = None
@@ -151,7 +173,15 @@ class Transcriber:
             if best is None or score > best_score:
                 best, best_score = result, score
         assert best is not None
-        return best
+        if pooled is None:
+            return best
+        return dataclasses.replace(best, pooled_states=pooled, encoder_window_s=options.window_s)
+
+    def encode(self, audio: np.ndarray, window_s: float) -> Encoded:
+        """16 kHz float32 `audio` (n,) -> its log-mel features and the encoder output of its first window, as
+        `transcribe` computes them (the utterance view of the voice pools the same states: no second pass)."""
+        features = self._model.feature_extractor(audio)
+        return Encoded(features, self._encode(features, window_s), min(N_FRAMES, features.shape[-1] - 1))
 
     def _encode(self, features: np.ndarray, window_s: float) -> ctranslate2.StorageView:
         """The encoder output of the utterance's first window: the frames `generate_segments` would encode
