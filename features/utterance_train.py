@@ -104,7 +104,12 @@ def protocols(data: dict[tuple[str, str], Corpus], variant: tuple[Variant, Varia
         proba = np.zeros((len(test.labels), len(CLASSES)))
         for train_rows, test_rows in splits:
             parts = [(data[corpus, cond], train_rows) for cond in conditions]
-            parts += [(data[o, cond], np.ones(len(data[o, cond].labels), bool)) for o in CORPORA if o != corpus for cond in conditions]
+            parts += [
+                (data[o, cond], np.ones(len(data[o, cond].labels), bool))
+                for o in CORPORA
+                if o != corpus
+                for cond in conditions
+            ]
             model = _fit(parts, make_train, seed)
             proba[test_rows] = head_probabilities(model, make_test(test)[test_rows])
         out[f"{corpus}_speaker_independent"] = _scored(test.labels, proba)
@@ -114,6 +119,21 @@ def protocols(data: dict[tuple[str, str], Corpus], variant: tuple[Variant, Varia
         test = data[test_corpus, "telephone"]
         out[f"{train_corpus}_to_{test_corpus}"] = _scored(test.labels, head_probabilities(model, make_test(test)))
     return out
+
+
+def load_corpora(conditions: tuple[str, ...] = ("telephone", "clean")) -> dict[tuple[str, str], Corpus]:
+    """Every corpus in every condition whose utterance arrays are cached or can be computed."""
+    return {(c, cond): Corpus(c, cond) for c in CORPORA for cond in conditions}
+
+
+def fit_utterance_model(
+    data: dict[tuple[str, str], Corpus], *, without_speakers: tuple[str, ...] = (), seed: int = 0
+) -> UtteranceVoiceModel:
+    """The shipped recipe fitted on every clip except `without_speakers`' (the escalation bench scores each
+    speaker's calls with a model that never heard that speaker)."""
+    shipped = VARIANTS["encoder+prosody (shipped)"][0]
+    parts = [(corpus, ~np.isin(corpus.speakers, without_speakers)) for corpus in data.values()]
+    return UtteranceVoiceModel(_fit(parts, shipped, seed), {"without_speakers": list(without_speakers)})
 
 
 def windows_reference(seed: int) -> dict[str, Any]:
@@ -145,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     conditions = args.conditions.split(",")
-    data = {(c, cond): Corpus(c, cond) for c in CORPORA for cond in conditions}
+    data = load_corpora(tuple(conditions))
     results: dict[str, Any] = {"conditions_trained": conditions, "variants": {}}
     for name, variant in VARIANTS.items():
         results["variants"][name] = protocols(data, variant, args.seed)
@@ -153,10 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.with_windows:
         results["windows_model"] = windows_reference(args.seed)
         print(_summary("3 s windows (shipped recipe)", results["windows_model"]), file=sys.stderr, flush=True)
-    shipped = VARIANTS["encoder+prosody (shipped)"][0]
-    parts = [(corpus, np.ones(len(corpus.labels), bool)) for corpus in data.values()]
-    model = UtteranceVoiceModel(
-        _fit(parts, shipped, args.seed),
+    model = fit_utterance_model(data, seed=args.seed)
+    model.meta.update(
         {
             "name": "callguard-utterance-voice",
             "encoder_window_s": 30.0,
@@ -165,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
             "metrics": results["variants"]["encoder+prosody (shipped)"],
-        },
+        }
     )
     path = model.save(args.out)
     results["model_file"] = str(path)

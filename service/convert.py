@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from service import events as ev
 from service.audio.formats import AudioFormat, Encoding
+from service.convert_judgement import utterance_pb
 from service.domain import (
     CallOrder,
     CallQuery,
@@ -29,6 +30,7 @@ from service.escalation.alerts import Alert, AlertFilter
 from service.escalation.coaching import CoachingMoment
 from service.escalation.outcome import Outcome
 from service.escalation.policy import Level
+from service.judgement.results import UtteranceJudgement
 from service.transcription.results import Segment
 
 _ENCODINGS = {pb.LINEAR16: Encoding.LINEAR16, pb.MULAW: Encoding.MULAW, pb.ALAW: Encoding.ALAW}
@@ -282,6 +284,10 @@ def alert_pb(a: Alert) -> pb.Alert:
         acknowledgement_note=a.acknowledgement_note,
         version=a.version,
         page=a.page,
+        words_class=a.words_class,
+        words_score=a.words_score,
+        words_phrase=a.words_phrase,
+        voice_score=a.voice_score,
     )
     if a.acknowledged_at:
         msg.acknowledged_at.CopyFrom(timestamp(a.acknowledged_at))
@@ -307,6 +313,7 @@ def call_pb(
     alerts: list[Alert],
     outcomes: list[Outcome] | None = None,
     coaching: list[CoachingMoment] | None = None,
+    judgements: list[tuple[int, UtteranceJudgement]] | None = None,
 ) -> pb.Call:
     call = pb.Call(
         summary=summary_pb(rec),
@@ -315,6 +322,7 @@ def call_pb(
         alerts=[alert_pb(a) for a in alerts],
         outcomes=[outcome_pb(o) for o in outcomes or []],
         coaching=[coaching_pb(m, rec.roles) for m in coaching or []],
+        utterance_emotions=[utterance_pb(ch, ROLE_PB[rec.roles[ch]], j) for ch, j in judgements or []],
     )
     if rec.dynamics_json:
         call.dynamics.CopyFrom(dynamics_pb(from_dict(json.loads(rec.dynamics_json)), rec.roles))
@@ -352,6 +360,8 @@ def event_pb(call_id: str, stamped: ev.Stamped) -> pb.CallEvent:
         )
     elif isinstance(e, ev.EmotionUpdate):
         out.emotion.CopyFrom(emotion_pb(e.channel, e.role, e.estimate))
+    elif isinstance(e, ev.UtteranceEmotion):
+        out.utterance_emotion.CopyFrom(utterance_pb(e.channel, ROLE_PB[e.role], e.judgement))
     elif isinstance(e, ev.Progress):
         out.progress.CopyFrom(pb.AudioProgress(bytes_stored=e.bytes_stored, audio_s=e.audio_s))
     elif isinstance(e, ev.Notice):

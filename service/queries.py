@@ -65,14 +65,15 @@ class Queries:
         store = self._deps.store
         record = store.get_call(call_id)
         alerts = store.list_alerts(call_id=call_id)
-        emotions, segments = store.emotions(call_id), store.segments(call_id)
+        emotions, segments, judged = store.emotions(call_id), store.segments(call_id), store.judgements(call_id)
         return convert.call_pb(
             record,
             segments,
             emotions if with_emotions else [],
             alerts,
-            self._outcomes(record, alerts, emotions, segments),
+            self._outcomes(record, alerts, emotions, segments, judged),
             self._coaching(record, emotions),
+            judged,
         )
 
     def _coaching(self, record: CallRecord, emotions: list) -> list[CoachingMoment]:  # type: ignore[type-arg]
@@ -85,14 +86,18 @@ class Queries:
         alerts: list[Alert],
         emotions: list,
         segments: list | None,  # type: ignore[type-arg]
+        judged: list | None = None,  # type: ignore[type-arg]
     ) -> list[Outcome]:
-        """Rate and question alerts are judged on the transcript: segments are read only for calls with one."""
+        """Rate and question alerts are judged on the transcript: segments are read only for calls with one;
+        the others on the judged utterances (read only for calls with an alert)."""
         policy = self._deps.policy.current()
         if segments is None:
             spoken = {r.reason for r in (*policy.rate_rules, *policy.question_rules)}
             segments = self._deps.store.segments(record.call_id) if any(a.reason in spoken for a in alerts) else []
+        if judged is None:
+            judged = self._deps.store.judgements(record.call_id) if alerts else []
         active = record.status is CallStatus.ACTIVE
-        return judge_call(alerts, emotions, policy, call_active=active, segments=segments)
+        return judge_call(alerts, emotions, policy, call_active=active, segments=segments, judgements=judged)
 
     def analysis(self, call_id: str) -> tuple[list[pb.Alert], list[pb.AlertOutcome], list[pb.CoachingMoment]]:
         """What the analysis table of a call is made of: its alerts (in the order raised), the response outcome

@@ -8,6 +8,7 @@ from typing import Any
 from service import events as ev
 from service.dynamics.conversation import to_dict
 from service.escalation.alerts import Alert, alert_to_json
+from service.judgement.codec import judgement_to_json
 
 
 def alert_dict(a: Alert) -> dict[str, Any]:
@@ -33,6 +34,13 @@ def event_dict(e: ev.Event) -> dict[str, Any] | None:
             "text": s.text,
             "language": s.language,
             "words": [dataclasses.asdict(w) for w in s.words],
+        }
+    if isinstance(e, ev.UtteranceEmotion):
+        return {
+            "type": "utterance",
+            "channel": e.channel,
+            "role": e.role.value.lower(),
+            **judgement_to_json(e.judgement),
         }
     if isinstance(e, ev.Escalation):
         return {"type": "escalation", **alert_dict(e.alert)}

@@ -22,11 +22,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from features.model import EmotionModel, ModelIntegrityError
 from features.prosody import FEATURE_RATE_HZ, describe
+from features.text_emotion.model import TextModelError
 from features.threads import one_blas_thread
+from features.utterance_model import UtteranceModelError
 from service.calls import CallManager
 from service.errors import ConfigError, ModelError
 from service.escalation.bus import AlertBus, AlertHub, InProcessBus
 from service.escalation.policy import DEFAULT_POLICY_FILE, PolicyError, PolicySource
+from service.judgement.judge import UtteranceJudge
 from service.lease import InstanceLease
 from service.reflection import enable_reflection
 from service.retention import RetentionScheduler
@@ -69,7 +72,21 @@ def build_deps(settings: Settings) -> SessionDeps:
         raise ConfigError(f"escalation policy: {exc}") from exc
     log.info("escalation policy from %s", policy.path)
     alerts = AlertHub(store, open_bus(settings))
-    return SessionDeps(settings, store, audio, transcriber, pool, SileroModel(), emotion_model, policy, alerts)
+    judge = load_judge()
+    return SessionDeps(settings, store, audio, transcriber, pool, SileroModel(), emotion_model, policy, alerts, judge)
+
+
+def load_judge() -> UtteranceJudge:
+    """The utterance judgement's models (the utterance view of the voice, the zh and en words models),
+    checksum-verified and warmed up once (the first TF-IDF transform and prosody pay for lazy set-up)."""
+    started = time.monotonic()
+    try:
+        judge = UtteranceJudge.load()
+        judge.words("你好", "zh"), judge.words("hello", "en")
+    except (UtteranceModelError, TextModelError, OSError, ValueError) as exc:
+        raise ModelError(f"utterance judgement: {exc}") from exc
+    log.info("loaded the words models (zh, en) and the utterance voice model in %.1f s", time.monotonic() - started)
+    return judge
 
 
 def open_bus(settings: Settings) -> AlertBus:

@@ -15,7 +15,7 @@ def own_deps(deps: SessionDeps, settings: Settings, store: CallStore | None = No
     store = store or SqliteCallStore(settings.db_path)
     return SessionDeps(
         settings, store, FileAudioStore(settings.audio_dir), deps.transcriber, deps.pool, deps.vad_model,
-        deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()),
+        deps.emotion_model, deps.policy, AlertHub(store, InProcessBus()), deps.judge,
     )  # fmt: skip
 
 

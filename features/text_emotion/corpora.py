@@ -102,7 +102,9 @@ def smp2020(root: Path) -> Iterator[TextRow]:
             for row in csv.DictReader(f):
                 label = _SMP.get(row["情绪标签"].strip())
                 if label:
-                    yield TextRow(row["文本"], "zh", "smp2020", f"smp-{part}-{row['数据编号']}", _one(label), None, split)
+                    yield TextRow(
+                        row["文本"], "zh", "smp2020", f"smp-{part}-{row['数据编号']}", _one(label), None, split
+                    )
     for part, split in (("virus_train", "train"), ("virus_eval_labeled", "dev"), ("virus_test_labeled", "test")):
         for row in json.loads((base / f"{part}.json").read_text(encoding="utf-8")):
             label = _SMP.get(str(row["label"]).strip())
@@ -153,7 +155,11 @@ def rows(language: str, sources: tuple[str, ...] | None = None, root: Path | Non
     """Every labelled row of `language` from `sources` (default: all that have that language)."""
     root = root or shared_text_dir()
     readers = {
-        "zh": {"smp2020": lambda: smp2020(root), "cped": lambda: cped(root), "ep": lambda: empathetic_personas(root, "zh")},
+        "zh": {
+            "smp2020": lambda: smp2020(root),
+            "cped": lambda: cped(root),
+            "ep": lambda: empathetic_personas(root, "zh"),
+        },
         "en": {"goemotions": lambda: goemotions(root), "ep": lambda: empathetic_personas(root, "en")},
     }[language]
     chosen = sources or tuple(readers)

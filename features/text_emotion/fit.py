@@ -75,7 +75,10 @@ def fit_model(
     data = Prepared.of(rows, language)
     channels = CHANNELS[language]
     vectorisers = [new_vectoriser(ch) for ch in channels]
-    blocks = [v.fit_transform([channel_text(ch, t) for t in data.normalised]) for v, ch in zip(vectorisers, channels, strict=True)]
+    blocks = [
+        v.fit_transform([channel_text(ch, t) for t in data.normalised])
+        for v, ch in zip(vectorisers, channels, strict=True)
+    ]
     lex = Lexicon(lexicon or {})
     if lex.words:
         blocks.append(sp.csr_matrix(np.vstack([lex.scores(t) for t in data.normalised])))
@@ -106,6 +109,8 @@ def fit_model(
                   f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
     model = TextEmotionModel(language, vectorisers, channels, coef, intercept, platt, lex)
     model.meta["lines"] = lines_from(data, oof)
+    model.meta["calm_quantiles"] = calm_quantiles(data, oof)
+    model.meta["trained_heads"] = [h for h in HEADS if np.isfinite(oof[h]).any()]
     return model, {"_neutral_rows": np.array([r.is_("neutral") for r in data.rows]), **oof}
 
 
@@ -119,6 +124,21 @@ def lines_from(data: Prepared, oof: dict[str, np.ndarray]) -> dict[str, float]:
             continue
         p = oof[head][calm & np.isfinite(oof[head])]
         out[head] = round(float(np.quantile(p, 1 - NEUTRAL_FLAG_RATE)), 4) if len(p) else 0.5
+    return out
+
+
+CALM_QUANTILES = (0.9, 0.95, 0.97, 0.99, 0.995)
+
+
+def calm_quantiles(data: Prepared, oof: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Per emotion head, quantiles of its out-of-fold probability on calm rows: where a line flags a given share
+    of calm utterances (the policy's words-alone lines are read off these)."""
+    calm = np.array([r.is_("neutral") for r in data.rows])
+    out = {}
+    for head in HEADS:
+        p = oof[head][calm & np.isfinite(oof[head])] if head != "neutral" else np.array([])
+        if len(p):
+            out[head] = {str(q): round(float(np.quantile(p, q)), 4) for q in CALM_QUANTILES}
     return out
 
 

@@ -34,6 +34,9 @@ def evaluate_rows(model: TextEmotionModel, rows: list[TextRow], proba: np.ndarra
     calm = np.array([r.is_("neutral") for r in rows])
     out: dict[str, Any] = {"n": len(rows)}
     for h, head in enumerate(HEADS):
+        if head not in model.meta.get("trained_heads", HEADS):
+            out[head] = "not labelled in the training sets"
+            continue
         known = np.array([r.knows(head) for r in rows])
         y = np.array([r.is_(head) for r in rows])[known]
         if not known.any() or y.all() or not y.any():

@@ -137,7 +137,10 @@ class TextEmotionModel:
 
     # ---- inference ------------------------------------------------------------------------------------
     def features(self, normalised: list[str]) -> sp.csr_matrix:
-        blocks = [v.transform([channel_text(c, t) for t in normalised]) for v, c in zip(self.vectorisers, self.channels, strict=True)]
+        blocks = [
+            v.transform([channel_text(c, t) for t in normalised])
+            for v, c in zip(self.vectorisers, self.channels, strict=True)
+        ]
         if self.lexicon.words:
             blocks.append(sp.csr_matrix(np.vstack([self.lexicon.scores(t) for t in normalised]) * self.lexicon_weight))
         return sp.hstack(blocks, format="csr", dtype=np.float32)

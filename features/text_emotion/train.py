@@ -28,6 +28,7 @@ from typing import Any
 import sklearn
 
 from features.corpus import REPO_ROOT
+from features.dataset import CACHE_DIR
 from features.text_emotion.corpora import LICENCES, PERMISSIVE, dutir_lexicon, rows, stc3
 from features.text_emotion.fit import describe, fit_model
 from features.text_emotion.metrics import evaluate_rows, phrase_rows, stc3_report
@@ -58,7 +59,9 @@ SHIPPED = {  # variant -> (language, sources, DUTIR lexicon)
 
 
 def _phrases(test: list) -> dict[str, Any]:
-    return {head: phrase_rows(test, head, reasons) for head, reasons in PHRASES.items() if any(r.is_(head) for r in test)}
+    return {
+        head: phrase_rows(test, head, reasons) for head, reasons in PHRASES.items() if any(r.is_(head) for r in test)
+    }
 
 
 def cross_dataset(language: str) -> dict[str, Any]:
@@ -72,6 +75,8 @@ def cross_dataset(language: str) -> dict[str, Any]:
         lexicon = dutir_lexicon() if language == "zh" and "smp2020" in train_sources else None
         model, _ = fit_model(train, language, lexicon=lexicon, progress=False)
         out[name] = {"train_rows": len(train), **evaluate_rows(model, test), "phrase_lists": _phrases(test)}
+        if test_source == "ep":  # bench/text_whisper.py scores EmpatheticPersonas through Whisper with it
+            model.save(CACHE_DIR / "text_models" / f"{language}-not-ep")
         print(f"  {_line(out[name])}", file=sys.stderr, flush=True)
     return out
 
@@ -79,7 +84,7 @@ def cross_dataset(language: str) -> dict[str, Any]:
 def _line(r: dict[str, Any]) -> str:
     parts = []
     for head in ("anger", "disappointment", "anxiety", "confusion", "neutral"):
-        if head in r:
+        if isinstance(r.get(head), dict):
             h = r[head]
             extra = f" calm flagged {h['neutral_flagged']:.1%}" if "neutral_flagged" in h else ""
             parts.append(f"{head} AUC {h['auc']:.3f} F1 {h['f1']:.3f}{extra}")

@@ -45,6 +45,37 @@ def emotion_line(e, role: str) -> str:  # type: ignore[no-untyped-def]
     )
 
 
+def utterance_line(u, role: str) -> str:  # type: ignore[no-untyped-def]
+    """One readable line for a judged utterance (proto UtteranceEmotion or report dict alike): the fused scores
+    that reach the policy, and for the strongest emotion what the words and the voice each said."""
+    get = u.get if isinstance(u, dict) else lambda k: getattr(u, k, None)
+    words = get("words") if (not isinstance(u, dict) or u.get("words")) else None
+    if words is not None and not isinstance(u, dict) and not u.HasField("words"):
+        words = None
+    voice = get("voice")
+    wget = (words.get if isinstance(words, dict) else lambda k: getattr(words, k)) if words else None
+    vget = voice.get if isinstance(voice, dict) else lambda k: getattr(voice, k)
+    scores = {k: get(k) for k in ("anger", "disappointment", "anxiety", "confusion")}
+    top = max(scores, key=lambda k: scores[k])
+    why = []
+    if wget is not None:
+        drivers = wget("drivers")
+        phrases = (
+            drivers.get(top, [])
+            if isinstance(drivers, dict)
+            else next((list(d.phrases) for d in drivers if d.emotion == top), [])
+        )
+        why.append(f"words {wget(top):.2f}" + (f' "{phrases[0]}"' if phrases else ""))
+    voice_value = {"anger": vget("anger"), "disappointment": vget("sad")}.get(top)
+    if voice_value is not None:
+        why.append(f"voice {voice_value:.2f}" + ("" if vget("source") == "utterance" else " (windows)"))
+    return (
+        f"ch{get('channel')} {role:8} {get('start_s'):6.2f}-{get('end_s'):6.2f} judged: "
+        + " ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        + (f" | {top}: {', '.join(why)}" if why and scores[top] >= 0.3 else "")
+    )
+
+
 def when(ts, *, zone: bool = True) -> str:  # type: ignore[no-untyped-def]
     """A wall-clock time in the terminal's local zone (TZ), the zone shown: "2026-11-30 20:06:21 UTC",
     "2026-12-01 04:06:21 CST (+08:00)"; with zone=False the caller shows `zone_label()` once (a table header).

@@ -21,6 +21,7 @@ from service.cli.common import (
     emotion_line,
     print_json,
     print_rows,
+    utterance_line,
 )
 from service.domain import OPEN_ALERTS_HEADER
 from service.errors import CallguardError
@@ -39,6 +40,9 @@ def _format_event(event: pb.CallEvent, *, emotions: bool = True) -> str | None:
         return f"{t} ch{s.channel} {ROLE_NAMES[s.role]:8} {s.start_s:6.2f}-{s.end_s:6.2f} {tag} {s.text}"
     if kind == "emotion":
         return f"{t} {emotion_line(event.emotion, ROLE_NAMES[event.emotion.role])}" if emotions else None
+    if kind == "utterance_emotion":
+        u = event.utterance_emotion
+        return f"{t} {utterance_line(u, ROLE_NAMES[u.role])}" if emotions else None
     if kind == "escalation":
         return f"{t} {alert_banner(event.escalation)}"
     if kind == "notice":
@@ -148,6 +152,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 print("  " + emotion_line(e, role.value.lower()))
             elif e["type"] == "transcript":
                 print(f'  {e["start_s"]:6.2f}-{e["end_s"]:6.2f} "{e["text"]}"')
+            elif e["type"] == "utterance" and not args.no_emotions:
+                print("  " + utterance_line(e, role.value.lower()))
             elif e["type"] == "escalation":
                 print(f"  {alert_banner(e)}")
     last = [e for e in events if e["type"] == "dynamics"][-1:]

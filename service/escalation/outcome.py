@@ -43,6 +43,7 @@ from service.emotion import EmotionEstimate
 from service.escalation.alerts import Alert
 from service.escalation.policy import Policy, QuestionRule, RateRule, ResponseRule
 from service.escalation.text import is_question
+from service.judgement.results import UtteranceJudgement
 from service.transcription.results import Segment
 
 
@@ -259,6 +260,25 @@ def _same(a: Alert, alert: Alert) -> bool:
     return a.alert_id != alert.alert_id and a.reason == alert.reason and a.channel == alert.channel
 
 
+class JudgedSecond:
+    """One second of a judged utterance's speech, read like a window estimate (`anger`, `end_s`...): an
+    utterance of n seconds counts as n of them, so "seconds of speech" mean the same for both timelines."""
+
+    def __init__(self, judgement: UtteranceJudgement, end_s: float) -> None:
+        self._j, self.end_s = judgement, end_s
+
+    def __getattr__(self, name: str) -> float:
+        return self._j.score(name)
+
+
+def judged_seconds(judgements: Sequence[UtteranceJudgement]) -> list[JudgedSecond]:
+    out = []
+    for j in judgements:
+        n = max(1, round(j.speech_s))
+        out += [JudgedSecond(j, j.start_s + (k + 1) * (j.end_s - j.start_s) / n) for k in range(n)]
+    return out
+
+
 def judge_call(
     alerts: Sequence[Alert],
     estimates: Sequence[tuple[int, EmotionEstimate]],
@@ -266,12 +286,19 @@ def judge_call(
     *,
     call_active: bool,
     segments: Sequence[tuple[int, Segment]] = (),
+    judgements: Sequence[tuple[int, UtteranceJudgement]] = (),
 ) -> list[Outcome]:
     """Every alert of a call, against that call's stored (channel, estimate) timeline and, for rate and
-    question alerts, its (channel, transcript segment) list."""
+    question alerts, its (channel, transcript segment) list. Alerts of utterance rules, and phrase alerts on a
+    channel with judged utterances, follow the judgements' fused scores (words and voice); window rules
+    follow the window estimates."""
     by_channel: dict[int, list[EmotionEstimate]] = {}
     for channel, e in estimates:
         by_channel.setdefault(channel, []).append(e)
+    judged: dict[int, list[UtteranceJudgement]] = {}
+    for channel, j in judgements:
+        judged.setdefault(channel, []).append(j)
+    window_rules = {r.reason for r in policy.score_rules if r.source == "window"}
     said: dict[int, list[Segment]] = {}
     for channel, seg in sorted(segments, key=lambda cs: cs[1].start_s):
         said.setdefault(channel, []).append(seg)
@@ -284,6 +311,8 @@ def judge_call(
             return judge_pace(a, rates[a.reason], said.get(a.channel, []), policy, **kw)
         if a.reason in questions:
             return judge_questions(a, questions[a.reason], said.get(a.channel, []), policy, **kw)
+        if a.reason not in window_rules and judged.get(a.channel):
+            return judge(a, judged_seconds(judged[a.channel]), policy, **kw)  # type: ignore[arg-type]
         return judge(a, by_channel.get(a.channel, []), policy, **kw)
 
     return [one(a) for a in alerts]

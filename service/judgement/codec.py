@@ -31,6 +31,8 @@ def judgement_from_json(d: dict[str, Any]) -> UtteranceJudgement:
     if d.get("words"):
         w = dict(d["words"])
         w["drivers"] = {k: tuple(v) for k, v in w.get("drivers", {}).items()}
-        words = WordsEvidence(**{k: v for k, v in w.items() if k in {f.name for f in dataclasses.fields(WordsEvidence)}})
+        words = WordsEvidence(
+            **{k: v for k, v in w.items() if k in {f.name for f in dataclasses.fields(WordsEvidence)}}
+        )
     rest = {k: v for k, v in _known(UtteranceJudgement, d).items() if k not in ("voice", "words")}
     return UtteranceJudgement(**rest, voice=voice, words=words)

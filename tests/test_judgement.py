@@ -1,0 +1,137 @@
+"""The utterance judgement: how words and voice combine (fusion), and the default policy deciding on judged
+utterances. Mandarin words go through the real zh words model on exact transcripts, with the voice given as
+probabilities (score sequences), so what each source contributes is known."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from service.domain import Role
+from service.escalation.detector import EscalationDetector
+from service.escalation.policy import DEFAULT_POLICY_FILE, Level, PolicyError, load_policy, parse_policy
+from service.judgement.codec import judgement_from_json, judgement_to_json
+from service.judgement.fusion import FusionOptions, combine, fuse
+from service.judgement.judge import UtteranceJudge
+from service.judgement.results import UtteranceJudgement, VoiceEvidence
+
+POLICY = load_policy(DEFAULT_POLICY_FILE)
+
+
+@pytest.fixture(scope="module")
+def judge() -> UtteranceJudge:
+    return UtteranceJudge.load()
+
+
+def voice(anger: float = 0.1, sad: float = 0.1, *, pitch: float = 0.0, loud: float = 0.0) -> VoiceEvidence:
+    return VoiceEvidence("utterance", anger, sad, 1 - anger - sad, 0.0, math.nan, math.nan, pitch, loud, 180.0, 30.0)
+
+
+def judged(judge: UtteranceJudge, text: str, start_s: float, v: VoiceEvidence, language: str = "zh",
+           speech_s: float = 2.0) -> UtteranceJudgement:  # fmt: skip
+    words = judge.words(text, language)
+    fused = fuse(v, words, POLICY.fusion)
+    return UtteranceJudgement(start_s, start_s + speech_s, speech_s, text, language, fused.anger,
+                              fused.disappointment, fused.anxiety, fused.confusion, fused.neutral, v, words)  # fmt: skip
+
+
+def run(judgements: list[UtteranceJudgement], role: Role = Role.CUSTOMER) -> list:
+    detector = EscalationDetector("t", POLICY)
+    return [a for j in judgements for a in detector.on_judgement(0, role, j)]
+
+
+# ---- fusion, exactly ---------------------------------------------------------------------------------------
+def test_words_only_add_evidence_and_weak_words_on_a_calm_voice_stay_low() -> None:
+    opts = FusionOptions()
+    assert combine(0.8, 0.02, opts.words_weight, opts.words_alone_anger) == pytest.approx(0.8)  # calm words
+    assert combine(0.8, None, opts.words_weight, opts.words_alone_anger) == 0.8
+    weak = combine(0.15, 0.7, opts.words_weight, opts.words_alone_anger)  # "where is my parcel" on a calm voice
+    assert 0.15 < weak < 0.3
+    both = combine(0.45, 0.85, opts.words_weight, opts.words_alone_anger)  # moderate voice, moderate words
+    assert both > 0.6
+    assert combine(0.05, 0.99, opts.words_weight, opts.words_alone_anger) == 0.99  # explicit words count alone
+    off = FusionOptions(words_alone_anger=1.1)
+    assert combine(0.05, 0.99, off.words_weight, off.words_alone_anger) < 0.3
+
+
+def test_fusion_has_no_voice_for_anxiety_and_confusion(judge: UtteranceJudge) -> None:
+    words = judge.words("你们到底什么时候能给我处理好，我都急死了", "zh")
+    fused = fuse(voice(), words, FusionOptions())
+    assert fused.anxiety == pytest.approx(words.anxiety) and fused.confusion == pytest.approx(words.confusion)
+    assert fused.neutral == pytest.approx(1 - max(fused.anger, fused.disappointment, fused.anxiety, fused.confusion))
+
+
+def test_policy_fusion_table_is_read_and_checked() -> None:
+    policy = parse_policy("[fusion]\nwords_weight = 0.25\nwords_alone_anger = 2.0\n")
+    assert policy.fusion.words_weight == 0.25 and policy.fusion.words_alone_anger == 2.0
+    with pytest.raises(PolicyError, match="unknown settings"):
+        parse_policy("[fusion]\nword_weight = 0.25\n")
+    with pytest.raises(PolicyError, match="score must be one of"):
+        parse_policy('[[score_rule]]\nreason = "X"\nsource = "window"\nscore = "words_anger"\nenter = 0.5\nexit = 0.4\n'
+                     'levels = [[1, "LOW"]]\n')  # fmt: skip
+
+
+def test_judgements_survive_storage_json(judge: UtteranceJudge) -> None:
+    j = judged(judge, "太让人失望了", 3.0, voice(sad=0.3))
+    back = judgement_from_json(judgement_to_json(j))
+    assert back == j or (back.words == j.words and back.anger == j.anger and back.text == j.text)
+    no_words = judgement_from_json(judgement_to_json(UtteranceJudgement(0, 1, 1, "", "", 0, 0, 0, 0, 1, voice())))
+    assert no_words.words is None and math.isnan(no_words.score("words_anger"))
+
+
+# ---- the default policy on Mandarin words (exact transcripts) ----------------------------------------------
+def test_a_calm_question_about_a_late_delivery_stays_quiet(judge: UtteranceJudge) -> None:
+    calm = [
+        judged(judge, "我想问一下我的快递怎么还没到啊", 1.0, voice(0.15)),
+        judged(judge, "我的订单号是二零二六一二零三零零八八一", 6.0, voice(0.15)),
+        judged(judge, "好的，那我再等等，谢谢", 11.0, voice(0.1)),
+    ]
+    assert run(calm) == []
+
+
+def test_explicit_anger_in_a_calm_voice_alerts_with_the_words_as_evidence(judge: UtteranceJudge) -> None:
+    angry = judged(judge, "你们这是什么破服务，简直气死我了，太过分了", 2.0, voice(0.1))
+    assert angry.words is not None and angry.words.anger >= POLICY.fusion.words_alone_anger
+    alerts = run([angry])
+    assert [a.reason for a in alerts] == ["ANGER_SUSTAINED"]
+    a = alerts[0]
+    assert a.words_class == "anger" and a.words_score >= POLICY.fusion.words_alone_anger and a.words_phrase
+    assert a.words_phrase in "你们这是什么破服务简直气死我了太过分了"
+    assert a.excerpt == angry.text and 'said "你们这是什么破服务' in a.evidence and "voice: anger 0.10" in a.evidence
+
+
+def test_moderate_words_need_a_raised_voice(judge: UtteranceJudge) -> None:
+    text = "你们怎么回事啊，等了这么久还没人管"
+    calm = judged(judge, text, 1.0, voice(0.2))
+    raised = judged(judge, text, 1.0, voice(0.5, pitch=3.0, loud=8.0))
+    assert calm.anger < raised.anger
+    assert run([calm]) == []
+    assert [a.reason for a in run([raised])] == ["ANGER_SUSTAINED"]
+
+
+def test_said_disappointment_raises_the_disappointment_rule(judge: UtteranceJudge) -> None:
+    said = [judged(judge, "太让人失望了", t, voice(sad=0.3), speech_s=2.0) for t in (1.0, 6.0, 11.0, 16.0)]
+    assert said[0].words is not None and said[0].words.phrase("disappointment") in ("失望", "让人失望", "太让人失望了")
+    alerts = run(said)
+    assert [a.reason for a in alerts] == ["DISAPPOINTMENT_SUSTAINED"]
+    assert not alerts[0].page and alerts[0].level is Level.MEDIUM
+
+
+def test_a_promise_is_not_urgency(judge: UtteranceJudge) -> None:
+    """'我马上拿来' ("I'll bring it right away") raised ANXIETY_URGENCY from a word list; the words model
+    reads the sentence, not the word."""
+    assert run([judged(judge, "我马上拿来", 1.0, voice(0.1))]) == []
+    assert not any(r.reason == "ANXIETY_URGENCY" for r in POLICY.phrase_rules)
+
+
+def test_threats_still_alert_from_the_phrase_list() -> None:
+    detector = EscalationDetector("t", POLICY)
+    alerts = detector.on_transcript(0, Role.CUSTOMER, 1.0, 3.0, "我要投诉你们领导")
+    assert [(a.reason, a.level) for a in alerts] == [("THREAT_PHRASE", Level.HIGH)]
+
+
+def test_an_agent_s_anger_is_a_quiet_coaching_alert(judge: UtteranceJudge) -> None:
+    j = [judged(judge, "你烦不烦啊，跟你说了多少遍了", t, voice(0.7), speech_s=2.0) for t in (1.0, 5.0)]
+    alerts = run(j, Role.AGENT)
+    assert alerts and {a.reason for a in alerts} == {"AGENT_ANGER"} and not any(a.page for a in alerts)
