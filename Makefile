@@ -9,7 +9,7 @@ GEN    := proto/callguard/v1/callguard_pb2.py proto/callguard/v1/callguard_pb2_g
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install proto run test lint format bench soak train evaluate clean browser engines
+.PHONY: install proto run test lint format bench soak train evaluate clean browser engines voices
 
 install: $(STAMP) $(GEN)
 
@@ -45,7 +45,11 @@ engines:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql redis-server; \
 	fi
 
-test: install browser engines
+# Debian's espeak-ng: the tests speak emotional words with it (the words model is tested through Whisper).
+voices:
+	@command -v espeak-ng >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q espeak-ng; }
+
+test: install browser engines voices
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
@@ -62,6 +66,7 @@ bench: install engines
 	$(PY) -m bench.speech_coverage
 	$(PY) -m bench.emotion_path
 	$(PY) -m bench.dynamics
+	$(PY) -m bench.judgement
 	$(PY) -m bench.transcription
 	$(PY) -m bench.stream_load --backend both --compare-window 30
 	$(PY) -m bench.escalation
@@ -71,13 +76,17 @@ bench: install engines
 soak: install
 	$(PY) -m bench.soak --calls 50 --minutes 10
 
-# Retrain the emotion model from ../shared/data (minutes) and evaluate it on both corpora.
+# Retrain the voice models from ../shared/data and the words models from ../shared/text (about an hour on
+# 2 cores the first time; features are cached under var/cache), measuring each on data it never saw.
 train: install
 	$(PY) -m features.train
+	$(PY) -m features.utterance_train --with-windows
+	$(PY) -m features.text_emotion.train
 
-evaluate: install
+evaluate: install voices
 	$(PY) -m features.evaluate ../shared/data/ravdess/LABELS.csv --telephone --json bench/results/evaluate_ravdess_telephone.json
 	$(PY) -m features.evaluate ../shared/data/casia/LABELS.csv --telephone --json bench/results/evaluate_casia_telephone.json
+	$(PY) -m bench.text_whisper
 	$(PY) -m bench.voice_cues
 
 clean:

@@ -72,16 +72,16 @@ def build_deps(settings: Settings) -> SessionDeps:
         raise ConfigError(f"escalation policy: {exc}") from exc
     log.info("escalation policy from %s", policy.path)
     alerts = AlertHub(store, open_bus(settings))
-    judge = load_judge()
+    judge = load_judge(settings)
     return SessionDeps(settings, store, audio, transcriber, pool, SileroModel(), emotion_model, policy, alerts, judge)
 
 
-def load_judge() -> UtteranceJudge:
+def load_judge(settings: Settings) -> UtteranceJudge:
     """The utterance judgement's models (the utterance view of the voice, the zh and en words models),
     checksum-verified and warmed up once (the first TF-IDF transform and prosody pay for lazy set-up)."""
     started = time.monotonic()
     try:
-        judge = UtteranceJudge.load()
+        judge = UtteranceJudge.load(words_model=settings.words_model)
         judge.words("你好", "zh"), judge.words("hello", "en")
     except (UtteranceModelError, TextModelError, OSError, ValueError) as exc:
         raise ModelError(f"utterance judgement: {exc}") from exc

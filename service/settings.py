@@ -112,6 +112,11 @@ class Settings:
     baseline_windows: int = 8
     """Estimates that form a speaker's personal baseline (their first seconds of speech)."""
 
+    words_model: str = "research"
+    """The Mandarin words model: "research" (trained with SMP2020 Weibo text and the DUTIR lexicon, research
+    use only) or "permissive" (CPED and EmpatheticPersonas only: Apache-2.0 / MIT). Model card:
+    trained_models/README.md; the English model is permissive either way."""
+
     # --- conversation dynamics ---
     dynamics_update_s: float = 10.0
     """Call time between live ConversationDynamics events (talk shares, overtalk, interruptions, silences)."""
@@ -234,6 +239,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("pubsub_url must be a redis:// URL (or empty for in-process fan-out)")
     if s.log_format not in ("text", "json"):
         raise ConfigError(f"log_format {s.log_format!r} is not text or json")
+    if s.words_model not in ("research", "permissive"):
+        raise ConfigError(f"words_model {s.words_model!r} is not research or permissive (trained_models/README.md)")
     if s.retention_days < 0:
         raise ConfigError("retention_days must be >= 0 (0 keeps calls forever)")
     if not 0 <= s.port <= 65535:

@@ -124,12 +124,17 @@ def test_supervisor_and_qa_flow_in_the_browser(page: Page, server, stub, ravdess
     assert len(mine) == 1 and {r["call_id"] for r in rows} == {CALL_ID}
     assert mine[0]["customer_id"] == "C-1042" and mine[0]["emotion"] == "anger"
     assert mine[0]["acknowledged_by"] == "sup-maria" and mine[0]["note"] == "took over the call"
-    assert mine[0]["trigger"].startswith("prosody: anger") and mine[0]["suggested_action"]
+    assert mine[0]["trigger"].startswith("words and voice: anger") and mine[0]["suggested_action"]
+    assert 'said "' in mine[0]["trigger"] and "voice: anger" in mine[0]["trigger"]
 
     # ---- call detail: plays, seeks from the transcript and from alert markers --------------------------
     listed.locator("a").click()
     page.wait_for_url(f"**/calls/{CALL_ID}")
     expect(page.locator(".line").first).to_be_visible()
+    # the shouted lines carry their utterance's judgement: the strongest emotion, with words and voice behind it
+    judged = page.locator(".line .judged.anger").first
+    expect(judged).to_be_visible()
+    assert "voice anger" in judged.get_attribute("title") and "words anger" in judged.get_attribute("title")
     expect(page.locator("#analysis tbody")).to_contain_text("sup-maria")
     page.click("#play")
     page.wait_for_function("document.getElementById('audio').currentTime > 0.5", timeout=10_000)

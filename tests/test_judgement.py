@@ -52,7 +52,7 @@ def test_words_only_add_evidence_and_weak_words_on_a_calm_voice_stay_low() -> No
     assert both > 0.6
     assert combine(0.05, 0.99, opts.words_weight, opts.words_alone_anger) == 0.99  # explicit words count alone
     off = FusionOptions(words_alone_anger=1.1)
-    assert combine(0.05, 0.99, off.words_weight, off.words_alone_anger) < 0.3
+    assert combine(0.05, 0.99, off.words_weight, off.words_alone_anger) < 0.5  # under the alert lines
 
 
 def test_fusion_has_no_voice_for_anxiety_and_confusion(judge: UtteranceJudge) -> None:

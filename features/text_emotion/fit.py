@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from features.text_emotion.corpora import HEADS, TextRow
-from features.text_emotion.model import CHANNELS, Lexicon, TextEmotionModel, channel_text, new_vectoriser
+from features.text_emotion.model import CHANNELS, TextEmotionModel, channel_text, new_vectoriser
 from features.text_emotion.normalise import normalise
 
 FOLDS = 4
@@ -64,7 +64,6 @@ def fit_model(
     rows: list[TextRow],
     language: str,
     *,
-    lexicon: dict[str, tuple[str, float]] | None = None,
     c: float = DEFAULT_C,
     seed: int = 0,
     progress: bool = True,
@@ -79,9 +78,6 @@ def fit_model(
         v.fit_transform([channel_text(ch, t) for t in data.normalised])
         for v, ch in zip(vectorisers, channels, strict=True)
     ]
-    lex = Lexicon(lexicon or {})
-    if lex.words:
-        blocks.append(sp.csr_matrix(np.vstack([lex.scores(t) for t in data.normalised])))
     x = sp.hstack(blocks, format="csr", dtype=np.float32)
     coef = np.zeros((len(HEADS), x.shape[1]), np.float32)
     intercept = np.zeros(len(HEADS))
@@ -107,7 +103,7 @@ def fit_model(
         if progress:
             print(f"  {language} {head}: {len(idx)} rows, {positive[idx].sum()} positive, "
                   f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
-    model = TextEmotionModel(language, vectorisers, channels, coef, intercept, platt, lex)
+    model = TextEmotionModel(language, vectorisers, channels, coef, intercept, platt)
     model.meta["lines"] = lines_from(data, oof)
     model.meta["calm_quantiles"] = calm_quantiles(data, oof)
     model.meta["trained_heads"] = [h for h in HEADS if np.isfinite(oof[h]).any()]

@@ -2,7 +2,7 @@
 
 One model per language. Inputs (scikit-learn TF-IDF, on features.text_emotion.normalise's text):
 - zh: character 1-3-grams, and toneless-pinyin syllable 1-2-grams (Whisper's homophone errors keep the
-  sound), plus, when trained with it, a DUTIR lexicon score per class (research-only data);
+  sound);
 - en: word 1-2-grams and within-word character 2-5-grams (robust to Whisper's spelling of names and numbers).
 Each class is a one-vs-rest logistic regression (class-balanced) over the rows that say something about it
 (features.text_emotion.corpora.TextRow.knows), its decision value mapped to a probability by Platt scaling
@@ -76,32 +76,6 @@ def new_vectoriser(channel: Channel, **kwargs: Any) -> TfidfVectorizer:
     )
 
 
-@dataclass
-class Lexicon:
-    """Word -> (class, weight 0-1): a score per class, the sum of the weights of the words found."""
-
-    words: dict[str, tuple[str, float]]
-    _pattern: re.Pattern[str] | None = field(default=None, repr=False)
-
-    def scores(self, normalised: str) -> np.ndarray:
-        out = np.zeros(len(HEADS), np.float32)
-        if not self.words:
-            return out
-        if self._pattern is None:
-            self._pattern = re.compile("|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True)))
-        for m in self._pattern.finditer(normalised):
-            cls, weight = self.words[m.group(0)]
-            out[HEADS.index(cls)] += weight
-        return out
-
-    def matches(self, normalised: str) -> list[tuple[int, int, str, float]]:
-        if not self.words:
-            return []
-        self.scores("")  # compile
-        assert self._pattern is not None
-        return [(m.start(), m.end(), *self.words[m.group(0)]) for m in self._pattern.finditer(normalised)]
-
-
 @dataclass(frozen=True)
 class Driver:
     """Words of the utterance that pushed a class up, with how much (logit contribution)."""
@@ -131,8 +105,6 @@ class TextEmotionModel:
     coef: np.ndarray  # (len(HEADS), n_features) float32
     intercept: np.ndarray  # (len(HEADS),)
     platt: np.ndarray  # (len(HEADS), 2): p = expit(a * decision + b)
-    lexicon: Lexicon
-    lexicon_weight: float = 1.0  # lexicon block scale in the feature vector
     meta: dict[str, Any] = field(default_factory=dict)
 
     # ---- inference ------------------------------------------------------------------------------------
@@ -141,8 +113,6 @@ class TextEmotionModel:
             v.transform([channel_text(c, t) for t in normalised])
             for v, c in zip(self.vectorisers, self.channels, strict=True)
         ]
-        if self.lexicon.words:
-            blocks.append(sp.csr_matrix(np.vstack([self.lexicon.scores(t) for t in normalised]) * self.lexicon_weight))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def decision(self, x: sp.csr_matrix) -> np.ndarray:
@@ -182,9 +152,6 @@ class TextEmotionModel:
                 for start, end in spans:
                     per_char[start:end] += contribution / max(1, end - start)
             offset += len(vocab)
-        for start, end, cls, weight in self.lexicon.matches(norm):
-            contribution = weight * self.lexicon_weight * float(self.coef[head, offset + HEADS.index(cls)])
-            per_char[start:end] += contribution / max(1, end - start)
         return _spans(norm, per_char, top)
 
     # ---- storage --------------------------------------------------------------------------------------
@@ -202,12 +169,10 @@ class TextEmotionModel:
             "heads": list(HEADS),
             "channels": [c.__dict__ | {"ngram_range": list(c.ngram_range)} for c in self.channels],
             "vocabularies": vocabularies,
-            "lexicon": {w: [c, round(s, 4)] for w, (c, s) in sorted(self.lexicon.words.items())},
-            "lexicon_weight": self.lexicon_weight,
             "sha256": hashlib.sha256((directory / f"{stem}.npz").read_bytes()).hexdigest(),
         }
         (directory / f"{stem}.json").write_text(json.dumps(meta, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self.meta = {k: v for k, v in meta.items() if k not in ("vocabularies", "lexicon")}
+        self.meta = {k: v for k, v in meta.items() if k != "vocabularies"}
         return directory / f"{stem}.npz"
 
     @classmethod
@@ -236,12 +201,8 @@ class TextEmotionModel:
             vec = new_vectoriser(channel, vocabulary={g: j for j, g in enumerate(vocab)})
             vec.idf_ = arrays[f"idf{i}"].astype(np.float64)
             vectorisers.append(vec)
-        lexicon = Lexicon({w: (c, float(s)) for w, (c, s) in meta.get("lexicon", {}).items()})
-        small = {k: v for k, v in meta.items() if k not in ("vocabularies", "lexicon")}
-        return cls(
-            language, vectorisers, channels, arrays["coef"], arrays["intercept"], arrays["platt"], lexicon,
-            float(meta.get("lexicon_weight", 1.0)), small,
-        )  # fmt: skip
+        small = {k: v for k, v in meta.items() if k not in ("vocabularies", "lexicon", "lexicon_weight")}
+        return cls(language, vectorisers, channels, arrays["coef"], arrays["intercept"], arrays["platt"], small)
 
     def line(self, head: str) -> float:
         """The decision line of `head` chosen in training (see the model card), 0.5 if none."""

@@ -12,7 +12,7 @@ Protocol (nothing is both trained on and tested; split units are dialogues, see 
 - STC-3 (real helpdesk dialogues), never trained on: AUC of "this customer was dissatisfied" from the
   customer's turns, and the dissatisfied share flagged at a line flagging 10% of the satisfied.
 - Licences: zh is also trained on the permissively licensed sets alone (CPED, EmpatheticPersonas; no
-  SMP2020, no DUTIR lexicon), measured the same way, and saved as text_emotion_zh_permissive.
+  SMP2020, no DUTIR lexicon), measured the same way, and saved as variants/zh_permissive.
 The shipped models are then fitted on every set of their language and saved with their sidecars.
 """
 
@@ -29,7 +29,7 @@ import sklearn
 
 from features.corpus import REPO_ROOT
 from features.dataset import CACHE_DIR
-from features.text_emotion.corpora import LICENCES, PERMISSIVE, dutir_lexicon, rows, stc3
+from features.text_emotion.corpora import LICENCES, PERMISSIVE, rows, stc3
 from features.text_emotion.fit import describe, fit_model
 from features.text_emotion.metrics import evaluate_rows, phrase_rows, stc3_report
 from features.text_emotion.model import MODEL_DIR
@@ -41,9 +41,9 @@ PHRASES = {"anger": ("THREAT_PHRASE",), "anxiety": ("ANXIETY_URGENCY",), "confus
 # (name, training sources, test source, test split or None for all rows)
 CROSS = {
     "zh": (
-        ("smp2020+cped -> ep", ("smp2020", "cped"), "ep", None),
+        ("smp2020+cped+dutir -> ep", ("smp2020", "cped", "dutir"), "ep", None),
         ("ep+cped -> smp2020 test", ("ep", "cped"), "smp2020", "test"),
-        ("smp2020+ep -> cped", ("smp2020", "ep"), "cped", None),
+        ("smp2020+ep+dutir -> cped", ("smp2020", "ep", "dutir"), "cped", None),
     ),
     "en": (
         ("goemotions -> ep", ("goemotions",), "ep", None),
@@ -51,10 +51,10 @@ CROSS = {
         ("ep -> goemotions test", ("ep",), "goemotions", "test"),
     ),
 }
-SHIPPED = {  # variant -> (language, sources, DUTIR lexicon)
-    "zh": ("zh", ("smp2020", "cped", "ep"), True),
-    "zh_permissive": ("zh", ("cped", "ep"), False),
-    "en": ("en", ("goemotions", "ep"), False),
+SHIPPED = {  # variant -> (language, sources)
+    "zh": ("zh", ("smp2020", "cped", "ep", "dutir")),
+    "zh_permissive": ("zh", ("cped", "ep")),
+    "en": ("en", ("goemotions", "ep")),
 }
 
 
@@ -72,8 +72,7 @@ def cross_dataset(language: str) -> dict[str, Any]:
         test = [r for r in rows(language, (test_source,)) if split is None or r.split == split]
         if test_source in train_sources:  # the same set's other splits only
             train = [r for r in train if r.source != test_source or r.split != split]
-        lexicon = dutir_lexicon() if language == "zh" and "smp2020" in train_sources else None
-        model, _ = fit_model(train, language, lexicon=lexicon, progress=False)
+        model, _ = fit_model(train, language, progress=False)
         out[name] = {"train_rows": len(train), **evaluate_rows(model, test), "phrase_lists": _phrases(test)}
         if test_source == "ep":  # bench/text_whisper.py scores EmpatheticPersonas through Whisper with it
             model.save(CACHE_DIR / "text_models" / f"{language}-not-ep")
@@ -92,12 +91,12 @@ def _line(r: dict[str, Any]) -> str:
 
 
 def ship(variant: str, out_dir: Path) -> dict[str, Any]:
-    language, sources, with_lexicon = SHIPPED[variant]
-    print(f"fitting {variant} on {', '.join(sources)}{' + DUTIR' if with_lexicon else ''}", file=sys.stderr, flush=True)
+    language, sources = SHIPPED[variant]
+    print(f"fitting {variant} on {', '.join(sources)}", file=sys.stderr, flush=True)
     started = time.monotonic()
     train = rows(language, sources)
-    model, _ = fit_model(train, language, lexicon=dutir_lexicon() if with_lexicon else None)
-    used = [*sources, *(("dutir",) if with_lexicon else ())]
+    model, _ = fit_model(train, language)
+    used = list(sources)
     model.meta.update(
         describe(
             model,
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     for language in args.language.split(","):
         if not args.skip_cross:
             results.setdefault("cross_dataset", {})[language] = cross_dataset(language)
-        for variant, (lang, _, _) in SHIPPED.items():
+        for variant, (lang, _) in SHIPPED.items():
             if lang == language:
                 results.setdefault("shipped", {})[variant] = ship(variant, args.out)
     args.results.parent.mkdir(parents=True, exist_ok=True)

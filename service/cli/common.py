@@ -123,7 +123,8 @@ def alert_banner(a, *, as_event: bool = True) -> str:  # type: ignore[no-untyped
     level, role = _level_and_role(a)
     what = "ALERT UPGRADED to" if as_event and _field(a, "version") > 1 else "ALERT"
     excerpt = _field(a, "excerpt")
-    heard = f' heard "{excerpt}"' if excerpt else ""
+    judged = _field(a, "words_class") or (_field(a, "voice_score") or 0) > 0  # its evidence quotes what was said
+    heard = f' heard "{excerpt}"' if excerpt and not judged else ""
     line = (
         f"*** {what} {level} {','.join(_field(a, 'reasons'))}: ch{_field(a, 'channel')} {role} "
         f"{_field(a, 'start_s'):.1f}-{_field(a, 'end_s'):.1f} s{heard}: {_field(a, 'evidence')} "

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from features.prosody import FEATURE_NAMES
-from features.text_emotion.model import TextEmotionModel, TextModelError
+from features.text_emotion.model import MODEL_DIR, TextEmotionModel
 from features.utterance_model import UtteranceVoiceModel
 from features.utterance_voice import utterance_prosody
 from service.emotion import EmotionEstimate
@@ -47,15 +47,12 @@ class UtteranceJudge:
         self.words_models = words
 
     @classmethod
-    def load(cls, languages: Sequence[str] = ("zh", "en")) -> UtteranceJudge:
-        """The shipped models from trained_models/. Raises UtteranceModelError / TextModelError (what to do)."""
-        words = {}
-        for language in languages:
-            try:
-                words[language] = TextEmotionModel.load(language)
-            except TextModelError:
-                if language in ("zh", "en"):
-                    raise
+    def load(cls, *, words_model: str = "research") -> UtteranceJudge:
+        """The shipped models from trained_models/; `words_model` "permissive" takes the Mandarin words model
+        trained on permissively licensed text only (trained_models/variants/zh_permissive). Raises
+        UtteranceModelError / TextModelError (saying what to do)."""
+        zh_dir = MODEL_DIR / "variants" / "zh_permissive" if words_model == "permissive" else MODEL_DIR
+        words = {"zh": TextEmotionModel.load("zh", zh_dir), "en": TextEmotionModel.load("en")}
         return cls(UtteranceVoiceModel.load(), words)
 
     # ---- the two sources ------------------------------------------------------------------------------

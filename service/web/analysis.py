@@ -18,8 +18,10 @@ EMOTION_TYPE = {
     "THREAT_PHRASE": "threat / complaint",
     "REPEAT_CONTACT": "complaint: repeat contact",
     "ANXIETY_URGENCY": "anxiety / impatience",
+    "ANXIETY_WORDS": "anxiety / impatience",
     "ANXIETY_FAST_SPEECH": "anxiety / impatience",
     "CONFUSION_PHRASE": "confusion / uncertainty",
+    "CONFUSION_WORDS": "confusion / uncertainty",
     "CONFUSION_QUESTIONS": "confusion / uncertainty",
     "CONFUSION_PAUSES": "confusion / uncertainty",  # the example [[pause_rule]] (off by default)
 }
@@ -99,7 +101,12 @@ def rows(
     for a in alerts:
         o = effect.get(a.alert_id)
         reason = ",".join(a.reasons)
-        trigger = f'phrase "{a.excerpt}"' if a.excerpt else f"prosody: {a.evidence}"
+        if a.words_class or a.voice_score > 0:  # an utterance rule: what was said and how it sounded
+            trigger = f"words and voice: {a.evidence}"
+        elif a.excerpt:
+            trigger = f'phrase "{a.excerpt}"'
+        else:
+            trigger = f"prosody: {a.evidence}"
         out.append(
             {
                 "call_id": a.call_id,

@@ -162,17 +162,39 @@ function highlight(text, phrases) {
   return html;
 }
 
+// ---- judged utterances: what was said and how it sounded, beside the words ----------------------------
+const JUDGED = ["anger", "disappointment", "anxiety", "confusion"];
+const JUDGED_SHOWN = 0.5; // a line gets a badge when its utterance's strongest emotion reaches this
+
+function judgementOf(s, judged) {
+  return judged.find((j) => j.channel === s.channel && j.start_s <= s.start_s + 0.5 && j.end_s >= s.end_s - 0.5);
+}
+
+function judgedBadge(j) {
+  const top = JUDGED.reduce((a, b) => ((j[b] || 0) > (j[a] || 0) ? b : a));
+  if ((j[top] || 0) < JUDGED_SHOWN) return { html: "", phrases: [] };
+  const drivers = ((j.words || {}).drivers || []).find((d) => d.emotion === top);
+  const phrases = drivers ? drivers.phrases : [];
+  const voice = { anger: (j.voice || {}).anger, disappointment: (j.voice || {}).sad }[top];
+  const why = [j.words ? `words ${top} ${(j.words[top] || 0).toFixed(2)}${phrases.length ? ` ("${phrases[0]}")` : ""}` : "no words judged",
+    voice !== undefined ? `voice ${top} ${(voice || 0).toFixed(2)}` : "no voice model for this emotion"];
+  return { html: ` <span class="judged ${top}" title="${cg.esc(why.join("; "))}">${top} ${(j[top] || 0).toFixed(2)}</span>`, phrases };
+}
+
 function renderTranscript(call) {
   const phraseAlerts = call.alerts.filter((a) => a.excerpt);
+  const judged = call.utterance_emotions || [];
   segments = call.segments.map((s) => {
     const hits = phraseAlerts.filter((a) => a.channel === s.channel && a.start_s < s.end_s + 0.05 && a.end_s > s.start_s - 0.05);
-    return { ...s, flagged: hits.length > 0, phrases: hits.map((a) => a.matched_phrase) };
+    const j = judgementOf(s, judged);
+    const badge = j ? judgedBadge(j) : { html: "", phrases: [] };
+    return { ...s, flagged: hits.length > 0, phrases: [...hits.map((a) => a.matched_phrase || a.words_phrase), ...badge.phrases], badge: badge.html };
   });
   const box = document.getElementById("transcript");
   if (!segments.length) return;
   box.innerHTML = segments.map((s, i) =>
     `<div class="line${s.flagged ? " flagged" : ""}" data-i="${i}" data-start="${s.start_s}"><span class="t">${cg.clock(s.start_s)}</span>` +
-    `<span class="who ${s.role}">${cg.role(s.role)}</span><span class="text">${s.flagged ? highlight(s.text, s.phrases) : cg.esc(s.text)}</span></div>`).join("");
+    `<span class="who ${s.role}">${cg.role(s.role)}</span><span class="text">${s.phrases.length ? highlight(s.text, s.phrases) : cg.esc(s.text)}</span>${s.badge}</div>`).join("");
   box.querySelectorAll(".line").forEach((el) => el.addEventListener("click", () => seek(Number(el.dataset.start))));
 }
 
