@@ -111,11 +111,21 @@ def test_moderate_words_need_a_raised_voice(judge: UtteranceJudge) -> None:
 
 
 def test_said_disappointment_raises_the_disappointment_rule(judge: UtteranceJudge) -> None:
-    said = [judged(judge, "太让人失望了", t, voice(sad=0.3), speech_s=2.0) for t in (1.0, 6.0, 11.0, 16.0)]
-    assert said[0].words is not None and said[0].words.phrase("disappointment") in ("失望", "让人失望", "太让人失望了")
+    text = "I am so disappointed, I expected much better from you"
+    said = [judged(judge, text, t, voice(sad=0.3), language="en", speech_s=2.0) for t in (1.0, 6.0)]
+    assert said[0].words is not None and "disappointed" in said[0].words.phrase("disappointment")
     alerts = run(said)
     assert [a.reason for a in alerts] == ["DISAPPOINTMENT_SUSTAINED"]
-    assert not alerts[0].page and alerts[0].level is Level.MEDIUM
+    assert not alerts[0].page and alerts[0].level is Level.MEDIUM and alerts[0].words_class == "disappointment"
+
+
+def test_mandarin_disappointment_is_read_as_anger_and_does_not_page_from_a_calm_voice(judge: UtteranceJudge) -> None:
+    """The known limit (model card): no Chinese set labels disappointment, and in the Weibo set "失望" is mostly
+    labelled angry, so "太让人失望了" reads as anger in words. It must not page from a calm voice on that alone."""
+    said = judged(judge, "太让人失望了", 1.0, voice(0.1, sad=0.3))
+    assert said.words is not None and said.words.anger > said.words.disappointment
+    assert said.words.anger < POLICY.fusion.words_alone_anger and said.anger < 0.6
+    assert run([said]) == []
 
 
 def test_a_promise_is_not_urgency(judge: UtteranceJudge) -> None:

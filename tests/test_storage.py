@@ -310,3 +310,23 @@ def test_conversation_dynamics_are_stored_and_every_list_order_sorts_and_pages(s
             paged.append(page[0].call_id)
             after = store.order_key(page[0], order)
         assert paged == want, order
+
+
+def test_utterance_judgements_are_stored_in_order_and_raise_the_call_peaks(store) -> None:
+    from service.judgement.results import UtteranceJudgement, VoiceEvidence, WordsEvidence
+
+    store.create_call(record("judged", 100.0))
+    words = WordsEvidence("zh", 0.93, 0.1, 0.2, 0.05, 0.02, {"anger": ("破服务", "气死")})
+    voice = VoiceEvidence("utterance", 0.55, 0.1, 0.3, 0.05, 0.4, 0.1, 3.1, 8.5, 210.0, 30.0)
+    loud = UtteranceJudgement(5.0, 7.5, 2.5, "你们这什么破服务", "zh", 0.82, 0.1, 0.2, 0.05, 0.18, voice, words)
+    shed = UtteranceJudgement(1.0, 2.0, 1.0, "", "", 0.2, 0.3, 0.0, 0.0, 0.7,
+                              VoiceEvidence("windows", 0.2, 0.3, 0.5, 0.0))  # fmt: skip
+    store.add_judgement("judged", 0, loud)
+    store.add_judgement("judged", 1, shed)
+    back = store.judgements("judged")
+    assert [ch for ch, _ in back] == [1, 0]  # call-time order of their ends
+    assert back[1][1] == loud and back[0][1].words is None and back[0][1].voice.source == "windows"
+    rec = store.get_call("judged")
+    assert rec.peak_anger == pytest.approx(0.82) and rec.peak_disappointment == pytest.approx(0.3)
+    store.finish_call("judged", status=CallStatus.COMPLETED, end_reason="", audio_bytes=80000, utterances_shed=1)
+    assert store.delete_call("judged") and store.judgements("judged") == []  # purged with its call
