@@ -272,7 +272,7 @@ def _validate(s: Settings) -> None:
 
 
 def describe() -> list[tuple[str, str, str]]:
-    """(environment variable, default, help) for every setting, for the README and `serve --help`."""
+    """(environment variable, default, help) for every setting, for docs/configuration.md and `serve --help`."""
     import ast
     import inspect
 

@@ -93,7 +93,7 @@ def test_line_faults_change_neither_estimates_nor_alerts(deps, fault: str) -> No
         "dc_constant": clean + 0.2,
         "dc_step": clean + np.where(t < 10, 0.1, np.where(t < 25, -0.15, 0.05)),
         "clipped": clean * 3.0,  # peaks up to ~2x full scale: hard-clipped below
-        # AGC steps early in the calm part (a +6 dB step reads as a raised voice: see the README's limits)
+        # AGC steps early in the calm part (a +6 dB step reads as a raised voice: see docs/emotion.md's limits)
         "gain_step_up_3db": clean * np.where(t < 5, 1.0, 10 ** (3 / 20)),
         "gain_step_down_6db": clean * np.where(t < 5, 1.0, 10 ** (-6 / 20)),
         "gain_steps_both_ways": clean * np.where(t < 8, 1.0, np.where(t < 20, 10 ** (-4 / 20), 10 ** (2 / 20))),

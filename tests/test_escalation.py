@@ -204,7 +204,7 @@ def _stream(stub, call, call_id: str, **metadata) -> list[pb.CallEvent]:
 
 def test_angry_customer_raises_a_high_alert_after_the_switch_and_a_supervisor_gets_it(stub, address, ravdess) -> None:
     # ravdess_17 (used before) reaches only MEDIUM with the third model: its normal-intensity anger scores like
-    # calm speech (README, Escalation); this test is about delivery, the bench about how many calls alert
+    # calm speech (docs/emotion.md, Escalation); this test is about delivery, the bench about how many calls alert
     call, switch_s = _switch_call(ravdess, "ravdess_24", "angry", agent="ravdess_18")
     supervisor = Subscriber(address, queue="billing", min_level=pb.MEDIUM)
     other_queue = Subscriber(address, queue="sales")
@@ -311,7 +311,7 @@ def test_acknowledge_and_late_subscribers(stub, address, ravdess) -> None:
 
 def test_calm_call_raises_no_alert(stub, ravdess) -> None:
     # Calm sentences only: RAVDESS recorded some actors' neutral sentences ~11 dB louder than their calm ones,
-    # and that jump does raise ANGER_SUSTAINED (a known false alarm, noted in the README).
+    # and that jump does raise ANGER_SUSTAINED (a known false alarm, noted in docs/emotion.md).
     calm = pick(ravdess, speaker="ravdess_05", emotion="calm", n=8)
     agent = pick(ravdess, speaker="ravdess_06", emotion="calm", n=8)
     order = [(0, c) for c in calm]

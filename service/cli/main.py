@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the service",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="environment variables (see README for what each does):\n" + settings_help,
+        epilog="environment variables (see docs/configuration.md for what each does):\n" + settings_help,
     )
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="gRPC port (default 50051)")
