@@ -19,17 +19,16 @@ import copy
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 
+from service import call_record, logs, metrics
 from service import events as ev
-from service import logs, metrics
 from service.audio.backlog import AudioBacklog
 from service.channel_analysis import ChannelAnalysis
-from service.domain import CallRecord, CallSpec, CallStatus, Role, agent_of
+from service.domain import CallSpec, CallStatus, Role, agent_of
 from service.dynamics.conversation import Dynamics
 from service.dynamics.live import CallDynamics
-from service.errors import CallExists, CallguardError, InvalidInput, ServerFault
+from service.errors import CallguardError, InvalidInput, ServerFault
 from service.escalation.alerts import Alert
 from service.escalation.detector import EscalationDetector
 from service.judgement.judge import UtteranceContext
@@ -74,7 +73,7 @@ class CallSession:
         self._settings = deps.settings
         self._on_done = on_done
         self._fmt = spec.format
-        resumed_bytes = self._reopen() if spec.resume else self._create()
+        resumed_bytes = call_record.reopen(spec, deps) if spec.resume else call_record.create(spec, deps)
         self._writer = deps.audio.open_writer(spec.call_id)
         self._events: queue.Queue[ev.Stamped] = queue.Queue()
         self._analysis = AudioBacklog(deps.settings.analysis_queue_s)
@@ -122,46 +121,6 @@ class CallSession:
         self._thread.start()
         metrics.CALLS_ACTIVE.inc()
         self._emit(ev.Accepted(spec.call_id, spec.languages, self.call_time_s))
-
-    def _create(self) -> int:
-        spec = self.spec
-        self._deps.store.create_call(
-            CallRecord(
-                call_id=spec.call_id,
-                started_at=time.time(),
-                format=spec.format,
-                roles=spec.roles,
-                language=spec.language,
-                metadata=spec.metadata,
-            )
-        )
-        return 0
-
-    def _reopen(self) -> int:
-        """Resume an interrupted call: same format, stored audio cut to whole sample frames (a crash can leave
-        half a frame), status back to ACTIVE. Returns the stored bytes the new audio continues from."""
-        record = self._deps.store.get_call(self.spec.call_id)  # CallNotFound: nothing to resume
-        if record.status is CallStatus.ACTIVE and self._deps.store.recover_abandoned(
-            self._settings.instance_lease_s, self._deps.audio.size, call_id=self.spec.call_id
-        ):  # its instance crashed (lease run out) and no other has noticed yet
-            record = self._deps.store.get_call(self.spec.call_id)
-        if record.status is not CallStatus.INCOMPLETE:
-            raise CallExists(
-                f"call {self.spec.call_id} is {record.status.value}; only an INCOMPLETE call can be resumed (one "
-                "interrupted a moment ago may still be finishing: retry in a few seconds)"
-            )
-        if record.format != self.spec.format or record.roles != self.spec.roles:
-            raise InvalidInput(
-                f"call {self.spec.call_id} was {record.format.encoding.value} {record.format.sample_rate_hz} Hz "
-                f"{record.format.channel_count} channel(s); resume it with the same format and roles"
-            )
-        frame = self._fmt.frame_bytes
-        whole = self._deps.audio.size(self.spec.call_id) // frame * frame
-        if not self._deps.store.reopen_call(self.spec.call_id, audio_bytes=whole):  # claim it before touching it
-            raise CallExists(f"call {self.spec.call_id} was resumed by another stream a moment ago")
-        whole = self._deps.audio.truncate_to_frames(self.spec.call_id, frame)
-        log.info("call %s resumed at %.2f s", self.spec.call_id, self._fmt.duration_s(whole))
-        return whole
 
     # ---- reader side -------------------------------------------------------------------------------
     @property
@@ -381,18 +340,6 @@ class CallSession:
         """Utterances submitted for transcription and not finished yet."""
         return self._transcripts.pending
 
-    def _discard(self, reason: str) -> None:
-        """A call that carried no audio (refused at its first frame, or closed before any) is not kept: a
-        0-second row with no transcript would sit in every QA list. Counted (callguard_calls_ended_total
-        {status="NOT_STORED"}) and logged with why it ended."""
-        log.warning("call %s carried no audio (%s): not stored", self.spec.call_id, reason or "closed")
-        try:
-            self._deps.store.delete_call(self.spec.call_id)
-            self._deps.audio.delete(self.spec.call_id)
-        except Exception as exc:  # a row left behind is only clutter; never fail the call's end over it
-            metrics.ERRORS.labels("storage", type(exc).__name__).inc()
-            log.error("call %s: could not remove the empty call: %s", self.spec.call_id, exc)
-
     def _finish(self, status: CallStatus, reason: str) -> None:
         # Live: a client waits for CallEnded, so pending transcription gets `finish_timeout_s`. Offline there is
         # nobody to release early and a missing transcript is a wrong report: wait for every one.
@@ -417,7 +364,7 @@ class CallSession:
         )
         log.info("call %s ended: %s %s (%.1f s audio)", self.spec.call_id, status.value, reason, self.call_time_s)
         if stored == 0:
-            self._discard(reason)
+            call_record.discard(self.spec.call_id, reason, self._deps)
         self._deps.alerts.forget_call(self.spec.call_id)
         metrics.CALLS_ACTIVE.dec()
         metrics.CALLS_ENDED.labels(status.value if stored else "NOT_STORED").inc()

@@ -45,6 +45,11 @@ def test_offline_analysis_waits_for_every_transcript_past_the_live_finish_timeou
         )
     assert all("door" in t["text"].lower() for t in texts), texts
     assert pool.stats.shed == 0
+    # every utterance is judged, after its transcript: its words (English) and its voice (the decode's states)
+    judged = [e for e in events if e["type"] == "utterance"]
+    assert len(judged) == len(call.turns)
+    assert all(j["words"]["language"] == "en" and "door" in j["text"].lower() for j in judged), judged
+    assert all(j["voice"]["source"] == "utterance" and j["voice"]["encoder_window_s"] == 30.0 for j in judged)
 
 
 def _live_call_events(spec, audio, deps, *, timeout_s: float) -> list:  # type: ignore[no-untyped-def]
@@ -124,3 +129,36 @@ def test_behind_transcription_decodes_with_the_busy_window_instead_of_shedding(d
     assert isinstance(ended, ev.Ended) and ended.utterances_shed == 0
     assert len(finals) == len(clips) and all("door" in f.segment.text.lower() for f in finals), finals
     assert metrics.DECODES.labels("6")._value.get() > busy_before
+    # each is judged from the states of the window it was decoded with (the utterance view's trade under load)
+    windows = [e.judgement.voice.encoder_window_s for e in events if isinstance(e, ev.UtteranceEmotion)]
+    assert len(windows) == len(clips) and 6.0 in windows and set(windows) <= {6.0, 30.0}, windows
+
+
+def test_an_utterance_transcription_sheds_is_still_judged_from_its_window_estimates(deps, ravdess, tmp_path) -> None:
+    """With no room in the transcription queue every utterance is shed (told, counted), but alerts must stay
+    real time: each is judged by its voice alone, from the 3 s window estimates over it, without words."""
+    clips = pick(ravdess, speaker="ravdess_21", emotion="angry", n=3)
+    call = conversation([(0, c) for c in clips], gap_s=0.8, keep_levels=True)
+    settings = deps.settings.replace(data_dir=tmp_path)
+    pool = TranscriptionPool(workers=1, queue_size=0)
+    mine = dataclasses.replace(own_deps(deps, settings), pool=pool)
+    spec = convert.call_spec(
+        client.config_for(call.audio, client.StreamOptions(language="en")),
+        call_id="shed-judged",
+        allowed_languages=("en",),
+    )
+    try:
+        events = _live_call_events(spec, call.audio, mine, timeout_s=120)
+        stored = mine.store.judgements("shed-judged")
+    finally:
+        pool.close()
+        mine.store.close()
+    ended = events[-1]
+    assert isinstance(ended, ev.Ended) and ended.utterances_shed == len(clips) and ended.segments == 0
+    judged = [e.judgement for e in events if isinstance(e, ev.UtteranceEmotion)]
+    assert len(judged) == len(clips) and len(stored) == len(clips)
+    assert all(j.voice.source == "windows" and j.words is None and j.text == "" for j in judged)
+    estimates = [e.estimate for e in events if isinstance(e, ev.EmotionUpdate)]
+    for j in judged:  # the voice is the mean of the window estimates whose last second is in the utterance
+        over = [e.anger for e in estimates if j.start_s + 0.5 < e.end_s <= j.end_s + 1.0]
+        assert over and abs(j.voice.anger - sum(over) / len(over)) < 1e-6 and j.anger == j.voice.anger

@@ -56,13 +56,34 @@ def evaluate_rows(model: TextEmotionModel, rows: list[TextRow], proba: np.ndarra
     return out
 
 
+# The urgency and confusion word lists of the default policy before the words model replaced them (issue 23),
+# kept here only to measure the model beside them.
+PREVIOUS_LISTS = """
+[[phrase_rule]]
+reason = "ANXIETY_URGENCY"
+level = "MEDIUM"
+phrases = ["快点", "快一点", "赶紧", "赶快", "马上", "尽快", "等不及", "急死了", "着急", "还要等多久", "要等多久",
+  "hurry", "right now", "right away", "asap", "as soon as possible", "immediately", "how much longer",
+  "i can't wait", "i cannot wait"]
+
+[[phrase_rule]]
+reason = "CONFUSION_PHRASE"
+level = "LOW"
+phrases = ["什么意思", "听不懂", "没听懂", "不明白", "搞不懂", "看不懂", "怎么用", "怎么弄", "怎么操作", "不太清楚",
+  "what do you mean", "i don't understand", "i do not understand", "i'm confused", "i am confused",
+  "i don't get it", "how does it work", "how do i use"]
+"""
+
+
 def phrase_flags(texts: list[str], reasons: tuple[str, ...]) -> np.ndarray:
-    """Whether today's default phrase rules of `reasons` match each text (the comparison the issue asks for)."""
+    """Whether the phrase lists of `reasons` match each text: the default policy's (threats, repeat contact)
+    and the urgency and confusion lists it had before the words model (PREVIOUS_LISTS)."""
     from service.escalation.detector import _match
-    from service.escalation.policy import DEFAULT_POLICY_FILE, load_policy
+    from service.escalation.policy import DEFAULT_POLICY_FILE, load_policy, parse_policy
     from service.escalation.text import normalise
 
-    rules = [r for r in load_policy(DEFAULT_POLICY_FILE).phrase_rules if r.reason in reasons]
+    lists = [*load_policy(DEFAULT_POLICY_FILE).phrase_rules, *parse_policy(PREVIOUS_LISTS).phrase_rules]
+    rules = [r for r in lists if r.reason in reasons]
     return np.array([any(_match(rule, normalise(t)) for rule in rules) for t in texts])
 
 

@@ -44,6 +44,7 @@ CROSS = {
         ("smp2020+cped+dutir -> ep", ("smp2020", "cped", "dutir"), "ep", None),
         ("ep+cped -> smp2020 test", ("ep", "cped"), "smp2020", "test"),
         ("smp2020+ep+dutir -> cped", ("smp2020", "ep", "dutir"), "cped", None),
+        ("cped -> ep (permissive sets only)", ("cped",), "ep", None),
     ),
     "en": (
         ("goemotions -> ep", ("goemotions",), "ep", None),
@@ -110,7 +111,8 @@ def ship(variant: str, out_dir: Path) -> dict[str, Any]:
     )
     model.language = language
     path = model.save(out_dir) if variant in ("zh", "en") else _save_variant(model, variant, out_dir)
-    report = {"stc3": stc3_report(model, stc3(language)), "lines": model.meta["lines"], "file": str(path)}
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    report = {"stc3": stc3_report(model, stc3(language)), "lines": model.meta["lines"], "file": str(shown)}
     print(f"  STC-3: {report['stc3']}", file=sys.stderr, flush=True)
     return report
 
