@@ -97,7 +97,7 @@ def record(args: argparse.Namespace, policy: Policy) -> tuple[list[BenchCall], l
 
     def encode(audio: np.ndarray) -> tuple[np.ndarray, float]:
         encoded = transcriber.encode(audio, 30.0)
-        return pool_encoder_output(np.asarray(encoded.states), encoded.content_frames), 30.0
+        return pool_encoder_output(np.asarray(encoded.states), encoded.content_frames, audio), 30.0
 
     calls, live_calls = [], []
     live_every = max(1, len(speakers) // args.live_calls) if args.live_calls else 0
@@ -148,26 +148,30 @@ def load_calls() -> list[BenchCall]:
     ]  # fmt: skip
 
 
-SWEEP_LINES = (0.4, 0.5, 0.6, 0.7, 0.8)
-SWEEP_WORDS = (0.0, 0.5, 1.0)
+SWEEP_LINES = (0.5, 0.6, 0.7, 0.8, 0.9)
+SWEEP_WORDS = (0.0, 0.5)
+SWEEP_WINDOWS = (0.0, 0.5)
+SWEEP_FIRST_S = (1.0, 2.5)
 
 
 def sweep(calls: list[BenchCall], policy: Policy) -> list[dict]:
-    """The default anger rule's enter line and the words' weight, over the same calls."""
+    """The default anger rule's enter line and first level (seconds of speech), the words' weight and the
+    windows' share of the voice, over the same calls."""
     rows = []
     anger = next(r for r in policy.score_rules if r.reason == "ANGER_SUSTAINED")
     for weight in SWEEP_WORDS:
-        for line in SWEEP_LINES:
-            rule = dataclasses.replace(anger, enter=line, exit=min(anger.exit, line))
-            rules = tuple(rule if r.reason == "ANGER_SUSTAINED" else r for r in policy.score_rules)
-            variant = dataclasses.replace(
-                policy, score_rules=rules, fusion=dataclasses.replace(policy.fusion, words_weight=weight),
-                source=f"anger line {line}, words weight {weight}",
-            )  # fmt: skip
-            s = summarise(calls, variant)
-            rows.append({"line": line, "words_weight": weight, **{k: s[k] for k in (
-                "angry_calls_alerted", "alerted_within_10_s", "switch_to_first_alert_s",
-                "angry_from_start_alerted_within_10_s", "false_alerts", "sad_calls_with_anger_alert")}})  # fmt: skip
+        for share in SWEEP_WINDOWS:
+            for first_s in SWEEP_FIRST_S:
+                for line in SWEEP_LINES:
+                    levels = ((first_s, anger.levels[0][1]), *anger.levels[1:])
+                    rule = dataclasses.replace(anger, enter=line, exit=min(anger.exit, line), levels=levels)
+                    rules = tuple(rule if r.reason == "ANGER_SUSTAINED" else r for r in policy.score_rules)
+                    fusion = dataclasses.replace(policy.fusion, words_weight=weight, windows_share=share)
+                    variant = dataclasses.replace(policy, score_rules=rules, fusion=fusion, source="sweep")
+                    s = summarise(calls, variant)
+                    rows.append({"line": line, "first_level_s": first_s, "words_weight": weight, "windows_share": share,
+                                 **{k: s[k] for k in ("angry_calls_alerted", "alerted_within_10_s", "switch_to_first_alert_s",
+                                    "angry_from_start_alerted_within_10_s", "false_alerts", "sad_calls_with_anger_alert")}})  # fmt: skip
     return rows
 
 
@@ -214,14 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "escalation.json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n" + report("now (utterances: voice + words)", now))
     print(report("before (3 s windows)", before))
-    print("\nthe anger rule's line and the words' weight, same calls:")
-    print("  weight  line  alerted  within 10 s  p50 s  p95 s  from start <=10 s  false alerts  sad paged angry")
+    print("\nthe anger rule's line and first level, the words' weight and the windows' share, same calls:")
+    print("  words  windows  first  line  alerted  within 10 s  p50 s  p95 s  from start <=10 s  false  sad as angry")
     for r in result["anger_line_sweep"]:
         d = r["switch_to_first_alert_s"]
         print(
-            f"  {r['words_weight']:>6}  {r['line']:.2f}  {r['angry_calls_alerted']:>7.0%}  {r['alerted_within_10_s']:>11}"
-            f"  {d['p50']!s:>5}  {d['p95']!s:>5}  {r['angry_from_start_alerted_within_10_s']:>17.0%}"
-            f"  {r['false_alerts']:>12}  {r['sad_calls_with_anger_alert']:>15}"
+            f"  {r['words_weight']:>5}  {r['windows_share']:>7}  {r['first_level_s']:>5}  {r['line']:.2f}"
+            f"  {r['angry_calls_alerted']:>7.0%}  {r['alerted_within_10_s']:>11}  {d['p50']!s:>5}  {d['p95']!s:>5}"
+            f"  {r['angry_from_start_alerted_within_10_s']:>17.0%}  {r['false_alerts']:>5}  {r['sad_calls_with_anger_alert']:>12}"
         )
     if live:
         print(

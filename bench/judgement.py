@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             keep_states=True,
         )
         encoded, t_encode = cpu(transcriber.encode, audio, 30.0)
-        _, t_pool = cpu(pool_encoder_output, np.asarray(encoded.states), encoded.content_frames)
+        _, t_pool = cpu(pool_encoder_output, np.asarray(encoded.states), encoded.content_frames, audio)
         (prosody, _), t_prosody = cpu(utterance_prosody, audio)
         _, t_voice = cpu(judge.voice_model.probabilities, prosody, result.pooled_states)
         text = ("" if result.language.language == "zh" else " ").join(s.text for s in result.segments)

@@ -9,9 +9,9 @@ Protocols (no speaker is in both training and test data; scored on telephone aud
 - RAVDESS: 6 folds grouped by actor, training also gets all CASIA clips;
 - CASIA: leave one speaker out, training gets all RAVDESS and the other CASIA speaker;
 - across corpora: trained on all of RAVDESS, tested on CASIA, and the reverse.
-Variants, in one run: prosody alone; pooled encoder states alone; both (the shipped recipe); both with a
-level-normalised encoder input (an encoder pass of its own live); both with states from the 6 s busy window,
-trained on 30 s states (what a call gets under load) and trained on 6 s states. `--with-windows` adds the
+Variants, in one run: prosody alone; pooled encoder states alone; both (the shipped recipe); both with states
+from the 6 s busy window, trained on 30 s states (what a call gets under load) and trained on 6 s states.
+(A level-normalised encoder input, an encoder pass of its own live, was measured once: model card.) `--with-windows` adds the
 shipped 3 s window model's recipe under the same folds (features.train, its "speaker" and "live" views).
 Metrics (features.metrics): anger-vs-rest and sad-vs-rest UAR and AUC, angry/sad/neutral UAR, and the share
 of held-out calm/neutral clips the anger head puts at or above 0.5 (`calm_as_angry`).
@@ -58,7 +58,6 @@ VARIANTS: dict[str, tuple[Variant, Variant]] = {  # name -> (training inputs, te
     "prosody": (lambda c: utterance_inputs(c.arrays["prosody"], np.zeros_like(c.arrays["enc30"]))[:, :-512],) * 2,
     "encoder": (lambda c: c.arrays["enc30"],) * 2,
     "encoder+prosody (shipped)": (lambda c: utterance_inputs(c.arrays["prosody"], c.arrays["enc30"]),) * 2,
-    "level-normalised encoder+prosody": (lambda c: utterance_inputs(c.arrays["prosody"], c.arrays["enc30_norm"]),) * 2,
     "trained 30 s, scored on 6 s states": (
         lambda c: utterance_inputs(c.arrays["prosody"], c.arrays["enc30"]),
         lambda c: utterance_inputs(c.arrays["prosody"], c.arrays["enc6"]),

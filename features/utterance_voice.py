@@ -18,15 +18,18 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from features.embedding import EMBEDDING_DIM, level_normalised
+from features.embedding import EMBEDDING_DIM, level_normalised, pool, speech_frames
 from features.prosody import FEATURE_NAMES, FEATURE_RATE_HZ, Prosody, describe
 
 UTTERANCE_RATE_HZ = 16000
 MEL_FRAMES_PER_STATE = 2  # the encoder's stride-2 convolution: one state per 20 ms
 
 
-def pool_encoder_output(encoder_output: np.ndarray, content_mel_frames: int) -> np.ndarray:
-    """Mean of the encoder states that cover the utterance's own audio (the padding's states are left out).
+def pool_encoder_output(encoder_output: np.ndarray, content_mel_frames: int, audio16k: np.ndarray) -> np.ndarray:
+    """Mean of the encoder states of the utterance's speech: the states that cover its own audio (the window's
+    padding left out) and, of those, the 20 ms frames within 35 dB of its loudest (features.embedding.
+    speech_frames). Pooling over silence too made the pooled vector depend on how much silence the cut kept:
+    0.3 s of digital silence either side of a calm sentence moved the voice's anger from 0.12 to 0.83.
 
     Returns (EMBEDDING_DIM,) float32. Raises ValueError for an output of another width."""
     states = np.asarray(encoder_output, dtype=np.float32)
@@ -35,7 +38,7 @@ def pool_encoder_output(encoder_output: np.ndarray, content_mel_frames: int) -> 
     if states.ndim != 2 or states.shape[1] != EMBEDDING_DIM:
         raise ValueError(f"encoder output must be (n, {EMBEDDING_DIM}), got {states.shape}")
     n = int(np.clip(np.ceil(content_mel_frames / MEL_FRAMES_PER_STATE), 1, len(states)))
-    return states[:n].mean(axis=0)
+    return pool(states[:n], speech_frames(np.asarray(audio16k, np.float32), n))
 
 
 def utterance_prosody(audio16k: np.ndarray) -> tuple[np.ndarray, Prosody]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from service.domain import Role
@@ -53,6 +54,17 @@ def test_words_only_add_evidence_and_weak_words_on_a_calm_voice_stay_low() -> No
     assert combine(0.05, 0.99, opts.words_weight, opts.words_alone_anger) == 0.99  # explicit words count alone
     off = FusionOptions(words_alone_anger=1.1)
     assert combine(0.05, 0.99, off.words_weight, off.words_alone_anger) < 0.5  # under the alert lines
+
+
+def test_the_windows_share_of_the_voice_blends_log_odds_only_where_they_were_scored() -> None:
+    from service.judgement.fusion import voice_score
+
+    assert voice_score(0.8, 0.2, FusionOptions()) == 0.8  # default: the utterance view alone
+    assert voice_score(0.8, 0.2, FusionOptions(windows_share=0.5)) == pytest.approx(0.5)
+    assert voice_score(0.8, 0.2, FusionOptions(windows_share=1.0)) == pytest.approx(0.2)
+    assert voice_score(0.8, math.nan, FusionOptions(windows_share=0.5)) == 0.8  # no window with a full baseline
+    with pytest.raises(PolicyError, match="windows_share"):
+        parse_policy("[fusion]\nwindows_share = 2.0\n")
 
 
 def test_fusion_has_no_voice_for_anxiety_and_confusion(judge: UtteranceJudge) -> None:
@@ -145,3 +157,22 @@ def test_an_agent_s_anger_is_a_quiet_coaching_alert(judge: UtteranceJudge) -> No
     j = [judged(judge, "你烦不烦啊，跟你说了多少遍了", t, voice(0.7), speech_s=2.0) for t in (1.0, 5.0)]
     alerts = run(j, Role.AGENT)
     assert alerts and {a.reason for a in alerts} == {"AGENT_ANGER"} and not any(a.page for a in alerts)
+
+
+def test_the_voice_does_not_depend_on_the_silence_the_cut_kept(deps, casia) -> None:
+    """The utterance view pools the encoder states of the utterance's speech only: pooled over every frame, 0.3 s
+    of digital silence either side of a calm sentence (a gateway's silence suppression, a generous cut) moved
+    its anger from 0.12 to 0.83."""
+    from features.utterance_dataset import utterance_audio
+    from service.judgement.judge import UtteranceContext
+    from service.transcription.whisper import DecodeOptions
+
+    silence = np.zeros(int(0.3 * 16000), np.float32)
+    for clip in [c for c in casia if c.speaker == "casia_wangzhe" and c.emotion == "neutral"][:3]:
+        audio = utterance_audio(clip, telephone=True)
+        heard = []
+        for x in (audio, np.concatenate([silence, audio, silence])):
+            result = deps.transcriber.transcribe(x, languages=("zh",), offset_s=0.0, options=DecodeOptions(),
+                                                 keep_states=True)  # fmt: skip
+            heard.append(deps.judge.voice(x, result.pooled_states, 30.0, UtteranceContext()).anger)
+        assert abs(heard[0] - heard[1]) < 0.15 and max(heard) < 0.5, (clip.sentence, heard)

@@ -166,9 +166,11 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     response = ResponseRule(**_settings(ResponseRule(), doc.get("response", {}), f"{source} [response]"))
     coaching = CoachingRule(**_settings(CoachingRule(), doc.get("coaching", {}), f"{source} [coaching]"))
     fusion = FusionOptions(**_settings(FusionOptions(), doc.get("fusion", {}), f"{source} [fusion]"))
-    for k in ("words_weight", "disappointment_words_weight", "windows_weight"):
+    for k in ("words_weight", "disappointment_words_weight"):
         if getattr(fusion, k) > 4:
             raise PolicyError(f"{source} [fusion]: {k} must be within 0-4, got {getattr(fusion, k)}")
+    if fusion.windows_share > 1:
+        raise PolicyError(f"{source} [fusion]: windows_share must be within 0-1, got {fusion.windows_share}")
     for k in ("partly_drop", "calm_line", "relapse_line"):
         if getattr(response, k) > 1:
             raise PolicyError(f"{source} [response]: {k} must be within 0-1, got {getattr(response, k)}")

@@ -34,7 +34,10 @@ class FusionOptions:
     disappointment_words_weight: float = 1.0  # disappointment is said more than heard (the voice's sad is weak)
     words_alone_anger: float = 0.97  # words anger at or above this counts whatever the voice (0-1; >1: never)
     words_alone_disappointment: float = 0.9
-    windows_weight: float = 0.0  # 0: the utterance view is the voice; 1: the 3 s windows' mean joins as max()
+    # Share of the voice's log-odds taken from the 3 s windows over the utterance (judged against the speaker's
+    # own calm baseline; only windows scored with a full baseline count): 0 the utterance view alone, 0.5 both
+    # equally, 1 the windows alone (as before issue 23).
+    windows_share: float = 0.0
 
 
 def logit(p: float) -> float:
@@ -47,11 +50,12 @@ def sigmoid(x: float) -> float:
 
 
 def voice_score(utterance: float, windows: float, options: FusionOptions) -> float:
-    """The voice's probability for the utterance: the utterance view, joined by the 3 s windows over it as
-    max(utterance, windows_weight x windows) when windows_weight > 0 and windows were scored."""
-    if options.windows_weight > 0 and not math.isnan(windows):
-        return max(utterance, options.windows_weight * windows)
-    return utterance
+    """The voice's probability for the utterance: the utterance view's, blended in log-odds with the 3 s
+    windows' over it (`windows_share` of them) when those were scored against a full baseline."""
+    if options.windows_share <= 0 or math.isnan(windows):
+        return utterance
+    share = min(1.0, options.windows_share)
+    return sigmoid((1 - share) * logit(utterance) + share * logit(windows))
 
 
 def combine(voice: float, words: float | None, weight: float, alone_line: float) -> float:

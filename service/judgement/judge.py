@@ -122,16 +122,18 @@ class UtteranceJudge:
         )
 
 
-def _window_means(windows: Sequence[EmotionEstimate]) -> tuple[float, float]:
-    """Mean anger and disappointment of the window estimates over the utterance (NaN when none)."""
-    if not windows:
+def _window_means(windows: Sequence[EmotionEstimate], *, baseline_only: bool = True) -> tuple[float, float]:
+    """Mean anger and disappointment of the window estimates over the utterance that were judged against a
+    full baseline (all of them with `baseline_only` False); NaN when none."""
+    chosen = [w for w in windows if w.baseline_ready or not baseline_only]
+    if not chosen:
         return math.nan, math.nan
-    return float(np.mean([w.anger for w in windows])), float(np.mean([w.disappointment for w in windows]))
+    return float(np.mean([w.anger for w in chosen])), float(np.mean([w.disappointment for w in chosen]))
 
 
 def _from_windows(windows: Sequence[EmotionEstimate], pitch: float, loud: float, pitch_hz: float) -> VoiceEvidence:
-    """The voice from the 3 s windows alone (an utterance transcription did not reach)."""
-    anger, sad = _window_means(windows)
+    """The voice from the 3 s windows alone (an utterance transcription did not reach), whatever their baseline."""
+    anger, sad = _window_means(windows, baseline_only=False)
     if windows:
         pitch = float(np.median([w.pitch_st_vs_baseline for w in windows])) if math.isnan(pitch) else pitch
         loud = float(np.median([w.loudness_db_vs_baseline for w in windows])) if math.isnan(loud) else loud

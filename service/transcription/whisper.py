@@ -161,7 +161,7 @@ class Transcriber:
         encoded = self._encode(features, options.window_s)
         pooled = None
         if keep_states:
-            pooled = pool_encoder_output(np.asarray(encoded), min(N_FRAMES, features.shape[-1] - 1))
+            pooled = pool_encoder_output(np.asarray(encoded), min(N_FRAMES, features.shape[-1] - 1), audio)
         ranked = self._ranked(encoded, languages, prior, options.prior_odds)
         unsure = len(ranked) > 1 and ranked[0].probability < options.sure_language_probability
         best: Transcription | None = None
