@@ -18,14 +18,11 @@ feature names, class names, library versions, metrics and the model file's SHA-2
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from scipy.special import expit
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -34,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from features.baseline import CalmToMix
+from features.checked_files import load_checked, save_checked
 from features.corpus import REPO_ROOT
 from features.dataset import CLASSES
 from features.embedding import EMBEDDING_DIM
@@ -53,10 +51,6 @@ INPUT_NAMES: tuple[str, ...] = tuple(f"{FEATURES[i]}_z" for i in RELATIVE_COLUMN
 _LEVEL_PREFIXES = ("loud_median", "loud_p90", "band", "mfcc0_mean")
 ABSOLUTE_COLUMNS: tuple[int, ...] = tuple(i for i, n in enumerate(FEATURES) if not n.startswith(_LEVEL_PREFIXES))
 ABSOLUTE_NAMES: tuple[str, ...] = tuple(FEATURES[i] for i in ABSOLUTE_COLUMNS)
-
-
-# Types skops may load beyond its built-in safe set; anything else in the file is refused.
-TRUSTED_TYPES = ["numpy.dtype"]
 
 
 class ModelIntegrityError(Exception):
@@ -131,10 +125,6 @@ def calibrate_line(p: np.ndarray, line: float) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     line = float(np.clip(line, 1e-6, 1 - 1e-6))
     return expit(np.log(p / (1 - p)) - np.log(line / (1 - line)))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def new_sad_vs_calm(seed: int = 0) -> Pipeline:
@@ -225,31 +215,17 @@ class EmotionModel:
         return apply_calm_checks(self.probabilities(z), self.sad_vs_calm, self.anger_vs_calm, relative_part(vs_calm))
 
     def save(self, directory: Path = MODEL_DIR) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        model_path = directory / MODEL_FILE
         parts = {"heads": self.pipeline, "sad_vs_calm": self.sad_vs_calm, "absolute": self.absolute}
         if self.anger_vs_calm is not None:
             parts["anger_vs_calm"] = self.anger_vs_calm
-        sio.dump(parts, model_path)
-        meta = {**self.meta, "model_file": MODEL_FILE, "sha256": _sha256(model_path)}
-        (directory / SIDECAR_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        self.meta = meta
-        return model_path
+        self.meta = save_checked(parts, directory, MODEL_FILE, SIDECAR_FILE, self.meta)
+        return directory / MODEL_FILE
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR) -> EmotionModel:
         """Load and verify: checksum, feature names and classes must match this code."""
+        parts, meta = load_checked(directory, MODEL_FILE, SIDECAR_FILE, ModelIntegrityError, "python -m features.train")
         sidecar = directory / SIDECAR_FILE
-        if not sidecar.exists():
-            raise ModelIntegrityError(f"{sidecar} is missing; train a model with `python -m features.train`")
-        meta = json.loads(sidecar.read_text())
-        model_path = directory / meta.get("model_file", MODEL_FILE)
-        digest = _sha256(model_path)
-        if digest != meta.get("sha256"):
-            raise ModelIntegrityError(
-                f"{model_path} has SHA-256 {digest} but {sidecar} expects {meta.get('sha256')}: the model file is "
-                "corrupt or was replaced; retrain with `python -m features.train` or restore it from git"
-            )
         if (
             tuple(meta.get("input_names", ())) != INPUT_NAMES
             or tuple(meta.get("absolute_names", ())) != ABSOLUTE_NAMES
@@ -260,5 +236,4 @@ class EmotionModel:
                 f"{sidecar} was trained on other features or classes than this code computes; retrain with "
                 "`python -m features.train`"
             )
-        parts = sio.load(model_path, trusted=TRUSTED_TYPES)
         return cls(parts["heads"], parts["sad_vs_calm"], parts["absolute"], meta, parts.get("anger_vs_calm"))

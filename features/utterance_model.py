@@ -13,18 +13,16 @@ On disk like the window model (skops, no pickle; a sidecar with names, metrics a
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 
+from features.checked_files import load_checked, save_checked
 from features.dataset import CLASSES
 from features.embedding import EMBEDDING_DIM
-from features.model import _LEVEL_PREFIXES, MODEL_DIR, TRUSTED_TYPES, head_probabilities
+from features.model import _LEVEL_PREFIXES, MODEL_DIR, head_probabilities
 from features.prosody import FEATURE_NAMES
 
 MODEL_FILE = "utterance_voice.skops"
@@ -62,27 +60,17 @@ class UtteranceVoiceModel:
         return float(self.meta.get("encoder_window_s", 30.0))
 
     def save(self, directory: Path = MODEL_DIR) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / MODEL_FILE
-        sio.dump({"heads": self.pipeline}, path)
-        self.meta = {**self.meta, "inputs": list(UTTERANCE_INPUTS), "classes": list(CLASSES), "model_file": MODEL_FILE}
-        self.meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-        (directory / SIDECAR_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
-        return path
+        meta = {**self.meta, "inputs": list(UTTERANCE_INPUTS), "classes": list(CLASSES)}
+        self.meta = save_checked({"heads": self.pipeline}, directory, MODEL_FILE, SIDECAR_FILE, meta)
+        return directory / MODEL_FILE
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR) -> UtteranceVoiceModel:
-        sidecar = directory / SIDECAR_FILE
-        if not sidecar.exists():
-            raise UtteranceModelError(f"{sidecar} is missing; train it with `python -m features.utterance_train`")
-        meta = json.loads(sidecar.read_text())
-        path = directory / meta.get("model_file", MODEL_FILE)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != meta.get("sha256"):
-            raise UtteranceModelError(
-                f"{path} has SHA-256 {digest} but {sidecar} expects {meta.get('sha256')}: corrupt or replaced; "
-                "retrain with `python -m features.utterance_train` or restore it from git"
-            )
+        """Load and verify: checksum, input names and classes must match this code."""
+        retrain = "python -m features.utterance_train"
+        parts, meta = load_checked(directory, MODEL_FILE, SIDECAR_FILE, UtteranceModelError, retrain)
         if tuple(meta.get("inputs", ())) != UTTERANCE_INPUTS or tuple(meta.get("classes", ())) != CLASSES:
-            raise UtteranceModelError(f"{sidecar} was trained on other inputs than this code computes; retrain it")
-        return cls(sio.load(path, trusted=TRUSTED_TYPES)["heads"], meta)
+            raise UtteranceModelError(
+                f"{directory / SIDECAR_FILE} was trained on other inputs than this code computes; retrain it"
+            )
+        return cls(parts["heads"], meta)

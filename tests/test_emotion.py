@@ -113,9 +113,10 @@ def test_evaluate_on_a_small_slice(ravdess, tmp_path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    assert "anger vs rest" in done.stdout
+    assert "anger vs rest" in done.stdout and "utterance view" in done.stdout
     result = json.loads(out.read_text())
-    assert result["n"] == len(rows)  # normalised over each speaker's own clips; every clip is scored
+    # scored as a call scores an utterance (the view that drives alerts), each clip alone: every clip is scored
+    assert result["n"] == len(rows) and result["view"] == "utterance"
     for key in ("anger_vs_rest", "sad_vs_rest"):
         assert 0.0 <= result[key]["uar"] <= 1.0
     assert result["anger_vs_rest"]["auc"] > 0.7  # far above chance even on two voices
