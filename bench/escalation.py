@@ -128,6 +128,22 @@ def record(args: argparse.Namespace, policy: Policy) -> tuple[list[BenchCall], l
     return calls, live_calls
 
 
+def live_only(n: int) -> list:
+    """The angry calls the live check streams (as `record` picks them), built without recording anything."""
+    if n <= 0:
+        return []
+    data = shared_data_dir()
+    clips = read_labels(data / "ravdess" / "LABELS.csv") + read_labels(data / "casia" / "LABELS.csv")
+    speakers = sorted({c.speaker for c in clips})
+    every, out = max(1, len(speakers) // n), []
+    for speaker in speakers[::every][:n]:
+        mine = [c for c in clips if c.speaker == speaker]
+        calm = [c for c in mine if c.emotion in ("neutral", "calm")]
+        audio, sentences, _ = customer_channel(calm[:10] + [c for c in mine if c.emotion == "angry"][:6])
+        out.append((speaker, audio, sentences[10].start_s))
+    return out
+
+
 def save_calls(calls: list[BenchCall]) -> None:
     CALLS_FILE.parent.mkdir(exist_ok=True)
     rows = [
@@ -150,7 +166,7 @@ def load_calls() -> list[BenchCall]:
 
 SWEEP_LINES = (0.5, 0.6, 0.7, 0.8, 0.9)
 SWEEP_WORDS = (0.0, 0.5)
-SWEEP_WINDOWS = (0.0, 0.5)
+SWEEP_WINDOWS = (0.0, 0.5, 1.0)
 SWEEP_FIRST_S = (1.0, 2.5)
 
 
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     one_blas_thread()  # as the service runs the emotion path
     started = time.monotonic()
     policy = load_policy(DEFAULT_POLICY_FILE)
-    calls, live_calls = (load_calls(), []) if args.replay else record(args, policy)
+    calls, live_calls = (load_calls(), live_only(args.live_calls)) if args.replay else record(args, policy)
     now, before = summarise(calls, policy), summarise(calls, WINDOW_POLICY)
     live = live_delays(live_calls) if live_calls else None
     result = {

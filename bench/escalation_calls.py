@@ -11,7 +11,7 @@ import numpy as np
 
 from features.corpus import Clip
 from features.telephone import degrade
-from service.channel_analysis import ChannelAnalysis
+from service.channel_analysis import ChannelAnalysis, windows_over
 from service.domain import Role
 from service.emotion import EmotionEstimate
 from service.escalation.detector import EscalationDetector
@@ -114,12 +114,21 @@ def record_call(
     return call
 
 
-def refused(judgement: UtteranceJudgement, options: FusionOptions) -> UtteranceJudgement:
-    """The judgement with its scores fused again under other options (the sources are kept)."""
+def refused(
+    judgement: UtteranceJudgement, options: FusionOptions, estimates: list[EmotionEstimate]
+) -> UtteranceJudgement:
+    """The judgement with its scores fused again under other options (the sources are kept; the 3 s windows
+    over it taken again from the call's estimates, as the live judge takes them)."""
+    over = windows_over(estimates, judgement.start_s, judgement.end_s)
+    if over:
+        w_anger, w_sad = float(np.mean([e.anger for e in over])), float(np.mean([e.disappointment for e in over]))
+        judgement = dataclasses.replace(
+            judgement, voice=dataclasses.replace(judgement.voice, windows_anger=w_anger, windows_sad=w_sad)
+        )
     f = fuse(judgement.voice, judgement.words, options)
     return dataclasses.replace(
         judgement, anger=f.anger, disappointment=f.disappointment, anxiety=f.anxiety, confusion=f.confusion,
-        neutral=f.neutral,
+        neutral=f.neutral, voice_anger=f.voice_anger, voice_disappointment=f.voice_disappointment,
     )  # fmt: skip
 
 
@@ -128,7 +137,7 @@ def alerts_of(call: BenchCall, policy: Policy) -> list[tuple[float, str, Level]]
     judged utterances in call-time order through a detector with `policy` (fused again with its [fusion])."""
     detector = EscalationDetector("bench", policy)
     steps: list[tuple[float, int, object]] = [(e.end_s, 0, e) for e in call.estimates]
-    steps += [(j.end_s, 1, refused(j, policy.fusion)) for j in call.judged]
+    steps += [(j.end_s, 1, refused(j, policy.fusion, call.estimates)) for j in call.judged]
     out = []
     for _, kind, item in sorted(steps, key=lambda s: (s[0], s[1])):
         if kind == 0:

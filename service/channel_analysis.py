@@ -12,6 +12,7 @@ what a benchmark measures is what a call does.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -58,8 +59,14 @@ class ChannelAnalysis:
         baseline (a copy: the judgement runs in another thread) and the window estimates over its time (those
         whose last second is inside the utterance)."""
         base = self.emotion.baseline
-        windows = tuple(e for e in self.recent if utt.start_s + 0.5 < e.end_s <= utt.end_s + 1.0)
+        windows = windows_over(self.recent, utt.start_s, utt.end_s)
         return UtteranceContext(base.calm_mean.copy() if base.has_windows else None, windows)
+
+
+def windows_over(estimates: Iterable[EmotionEstimate], start_s: float, end_s: float) -> tuple[EmotionEstimate, ...]:
+    """The window estimates that speak for an utterance of [start_s, end_s]: those whose last second of audio
+    (one hop) falls inside it (the first half second is left out: a window ending there is mostly earlier audio)."""
+    return tuple(e for e in estimates if start_s + 0.5 < e.end_s <= end_s + 1.0)
 
     def finish(self) -> list[Utterance]:
         return self.segmenter.push(self.resampler.push(np.zeros(0, np.float32), last=True)) + self.segmenter.finish()

@@ -34,6 +34,8 @@ def utterance_pb(channel: int, role_pb: int, j: UtteranceJudgement) -> pb.Uttera
         confusion=j.confusion,
         neutral=j.neutral,
         voice=voice,
+        voice_anger=j.score("voice_anger"),
+        voice_disappointment=j.score("voice_disappointment"),
     )
     if j.words is not None:
         w = j.words

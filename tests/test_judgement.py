@@ -59,10 +59,10 @@ def test_words_only_add_evidence_and_weak_words_on_a_calm_voice_stay_low() -> No
 def test_the_windows_share_of_the_voice_blends_log_odds_only_where_they_were_scored() -> None:
     from service.judgement.fusion import voice_score
 
-    assert voice_score(0.8, 0.2, FusionOptions()) == 0.8  # default: the utterance view alone
-    assert voice_score(0.8, 0.2, FusionOptions(windows_share=0.5)) == pytest.approx(0.5)
-    assert voice_score(0.8, 0.2, FusionOptions(windows_share=1.0)) == pytest.approx(0.2)
-    assert voice_score(0.8, math.nan, FusionOptions(windows_share=0.5)) == 0.8  # no window with a full baseline
+    assert voice_score(0.8, 0.2, 0.0) == 0.8  # the utterance view alone
+    assert voice_score(0.8, 0.2, FusionOptions().windows_share) == pytest.approx(0.5)  # default: both must hear it
+    assert voice_score(0.8, 0.2, 1.0) == pytest.approx(0.2)  # the windows alone
+    assert voice_score(0.8, math.nan, 0.5) == 0.8  # no window was scored over it
     with pytest.raises(PolicyError, match="windows_share"):
         parse_policy("[fusion]\nwindows_share = 2.0\n")
 

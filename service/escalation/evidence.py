@@ -21,8 +21,11 @@ def emotion_of(score_name: str) -> str:
 
 
 def voice_value(j: UtteranceJudgement, emotion: str) -> float:
-    """The voice's probability for `emotion` (NaN where the voice has no model of it: anxiety, confusion)."""
-    return {"anger": j.voice.anger, "disappointment": j.voice.sad}.get(emotion, math.nan)
+    """The voice's probability for `emotion` as the fusion used it (NaN where the voice has no model of it:
+    anxiety, confusion)."""
+    if emotion in ("anger", "disappointment"):
+        return j.score(f"voice_{emotion}")
+    return math.nan
 
 
 def judged_evidence(
@@ -51,7 +54,7 @@ def judged_evidence(
             said.append(f"(words: {emotion} {words_score:.2f}" + (f', "{phrase}")' if phrase else ")"))
     heard = []
     if not math.isnan(voice):
-        source = "" if strongest.voice.source == "utterance" else " from the 3 s windows"
+        source = "" if strongest.voice.source == "utterance" else " (3 s windows only)"
         heard.append(f"voice: {emotion} {voice:.2f}{source}")
     if math.isnan(pitch) or math.isnan(loudness):
         heard.append("no baseline yet" if heard else "voice: no baseline yet")

@@ -169,8 +169,9 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     for k in ("words_weight", "disappointment_words_weight"):
         if getattr(fusion, k) > 4:
             raise PolicyError(f"{source} [fusion]: {k} must be within 0-4, got {getattr(fusion, k)}")
-    if fusion.windows_share > 1:
-        raise PolicyError(f"{source} [fusion]: windows_share must be within 0-1, got {fusion.windows_share}")
+    for k in ("windows_share", "sad_windows_share"):
+        if getattr(fusion, k) > 1:
+            raise PolicyError(f"{source} [fusion]: {k} must be within 0-1, got {getattr(fusion, k)}")
     for k in ("partly_drop", "calm_line", "relapse_line"):
         if getattr(response, k) > 1:
             raise PolicyError(f"{source} [response]: {k} must be within 0-1, got {getattr(response, k)}")

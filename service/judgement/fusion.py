@@ -35,9 +35,10 @@ class FusionOptions:
     words_alone_anger: float = 0.97  # words anger at or above this counts whatever the voice (0-1; >1: never)
     words_alone_disappointment: float = 0.9
     # Share of the voice's log-odds taken from the 3 s windows over the utterance (judged against the speaker's
-    # own calm baseline; only windows scored with a full baseline count): 0 the utterance view alone, 0.5 both
-    # equally, 1 the windows alone (as before issue 23).
-    windows_share: float = 0.0
+    # own calm baseline once it is full, held under the alert lines before): 0 the utterance view alone, 0.5
+    # both equally, 1 the windows alone (the voice before issue 23). For anger and for disappointment.
+    windows_share: float = 0.5
+    sad_windows_share: float = 1.0
 
 
 def logit(p: float) -> float:
@@ -49,12 +50,12 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def voice_score(utterance: float, windows: float, options: FusionOptions) -> float:
+def voice_score(utterance: float, windows: float, share: float) -> float:
     """The voice's probability for the utterance: the utterance view's, blended in log-odds with the 3 s
-    windows' over it (`windows_share` of them) when those were scored against a full baseline."""
-    if options.windows_share <= 0 or math.isnan(windows):
+    windows' over it (`share` of them; the utterance view alone when no window was scored)."""
+    if share <= 0 or math.isnan(windows):
         return utterance
-    share = min(1.0, options.windows_share)
+    share = min(1.0, share)
     return sigmoid((1 - share) * logit(utterance) + share * logit(windows))
 
 
@@ -74,15 +75,18 @@ class Fused:
     anxiety: float
     confusion: float
     neutral: float
+    voice_anger: float  # the voice the fusion used for anger (utterance view and windows blended)
+    voice_disappointment: float
 
 
 def fuse(voice: VoiceEvidence, words: WordsEvidence | None, options: FusionOptions) -> Fused:
-    anger_v = voice_score(voice.anger, voice.windows_anger, options)
-    sad_v = voice_score(voice.sad, voice.windows_sad, options)
+    anger_v = voice_score(voice.anger, voice.windows_anger, options.windows_share)
+    sad_v = voice_score(voice.sad, voice.windows_sad, options.sad_windows_share)
     anger = combine(anger_v, words and words.anger, options.words_weight, options.words_alone_anger)
     sad = combine(
         sad_v, words and words.disappointment, options.disappointment_words_weight, options.words_alone_disappointment
     )
     anxiety = words.anxiety if words else 0.0
     confusion = words.confusion if words else 0.0
-    return Fused(anger, sad, anxiety, confusion, max(0.0, 1.0 - max(anger, sad, anxiety, confusion)))
+    neutral = max(0.0, 1.0 - max(anger, sad, anxiety, confusion))
+    return Fused(anger, sad, anxiety, confusion, neutral, anger_v, sad_v)

@@ -119,21 +119,23 @@ class UtteranceJudge:
             neutral=fused.neutral,
             voice=voice,
             words=words,
+            voice_anger=fused.voice_anger,
+            voice_disappointment=fused.voice_disappointment,
         )
 
 
-def _window_means(windows: Sequence[EmotionEstimate], *, baseline_only: bool = True) -> tuple[float, float]:
-    """Mean anger and disappointment of the window estimates over the utterance that were judged against a
-    full baseline (all of them with `baseline_only` False); NaN when none."""
-    chosen = [w for w in windows if w.baseline_ready or not baseline_only]
-    if not chosen:
+def _window_means(windows: Sequence[EmotionEstimate]) -> tuple[float, float]:
+    """Mean anger and disappointment of the window estimates over the utterance (NaN when none). Before the
+    speaker's baseline is full these are the window model's guarded values (anger held under 0.45, no
+    disappointment: service/emotion.py), so the utterance view cannot carry a blend alone at the start."""
+    if not windows:
         return math.nan, math.nan
-    return float(np.mean([w.anger for w in chosen])), float(np.mean([w.disappointment for w in chosen]))
+    return float(np.mean([w.anger for w in windows])), float(np.mean([w.disappointment for w in windows]))
 
 
 def _from_windows(windows: Sequence[EmotionEstimate], pitch: float, loud: float, pitch_hz: float) -> VoiceEvidence:
-    """The voice from the 3 s windows alone (an utterance transcription did not reach), whatever their baseline."""
-    anger, sad = _window_means(windows, baseline_only=False)
+    """The voice from the 3 s windows alone (an utterance transcription did not reach)."""
+    anger, sad = _window_means(windows)
     if windows:
         pitch = float(np.median([w.pitch_st_vs_baseline for w in windows])) if math.isnan(pitch) else pitch
         loud = float(np.median([w.loudness_db_vs_baseline for w in windows])) if math.isnan(loud) else loud

@@ -71,6 +71,9 @@ class UtteranceJudgement:
     neutral: float
     voice: VoiceEvidence
     words: WordsEvidence | None = None
+    # The voice the fusion used: the utterance view blended with the 3 s windows (the [fusion] table's shares)
+    voice_anger: float = math.nan
+    voice_disappointment: float = math.nan
 
     def score(self, name: str) -> float:
         """A fused score ("anger"...), a words-only one ("words_anger"...) or a voice-only one ("voice_anger",
@@ -78,7 +81,7 @@ class UtteranceJudgement:
         if name.startswith("words_"):
             return math.nan if self.words is None else float(getattr(self.words, name[6:]))
         if name == "voice_anger":
-            return self.voice.anger
+            return self.voice.anger if math.isnan(self.voice_anger) else self.voice_anger
         if name == "voice_disappointment":
-            return self.voice.sad
+            return self.voice.sad if math.isnan(self.voice_disappointment) else self.voice_disappointment
         return float(getattr(self, name))
