@@ -3,9 +3,8 @@ transcription encodes it, cached under var/cache.
 
 Per clip and condition (telephone: 8 kHz, 300-3400 Hz, G.711 mu-law; clean: studio audio brought to 8 kHz),
 the 16 kHz utterance (as the live resampler makes it from 8 kHz) is encoded as transcription encodes it,
-padded to a 30 s and to a 6 s window (the default decode and the busy window); `_norm` variants (fed
-level-normalised, an encoder pass of its own live) can be asked for. Arrays per clip: `enc30`, `enc6`
-(EMBEDDING_DIM,), `prosody` (FEATURE_NAMES,).
+brought to one level and padded to a 30 s and to a 6 s window (the default decode and the busy window).
+Arrays per clip: `enc30`, `enc6` (EMBEDDING_DIM,), `prosody` (FEATURE_NAMES,).
 
     python -m features.utterance_dataset [--corpus ravdess,casia] [--condition telephone,clean]
 
@@ -28,11 +27,11 @@ from features.corpus import Clip, read_labels, shared_data_dir
 from features.dataset import CACHE_DIR, clip_audio
 from features.embedding import EMBEDDING_DIM
 from features.prosody import FEATURE_NAMES, FEATURE_RATE_HZ
-from features.utterance_voice import UTTERANCE_RATE_HZ, encoder_input, pool_encoder_output, utterance_prosody
+from features.utterance_voice import UTTERANCE_RATE_HZ, pool_encoder_output, utterance_prosody
 
-UTTERANCE_VERSION = "2"  # 2: states pooled over the speech frames only
+UTTERANCE_VERSION = "3"  # 2: states pooled over the speech frames only; 3: level-normalised input
 VARIANTS = ("enc30", "enc6")
-WINDOWS_S = {"enc30": 30.0, "enc6": 6.0, "enc30_norm": 30.0, "enc6_norm": 6.0}  # the `_norm` ones on request
+WINDOWS_S = {"enc30": 30.0, "enc6": 6.0}
 PAD_S = 0.2  # the endpointer's speech pad (Settings.speech_pad_s)
 
 
@@ -79,9 +78,8 @@ def extract_utterances(
         audio = utterance_audio(clip, telephone=telephone)
         out["prosody"][i] = utterance_prosody(audio)[0]
         for variant in variants:
-            x = encoder_input(audio, level_normalise=variant.endswith("_norm"))
-            encoded = transcriber.encode(x, WINDOWS_S[variant])
-            out[variant][i] = pool_encoder_output(np.asarray(encoded.states), encoded.content_frames, x)
+            encoded = transcriber.encode(audio, WINDOWS_S[variant])  # level-normalised as transcription does
+            out[variant][i] = pool_encoder_output(np.asarray(encoded.states), encoded.content_frames, audio)
         if progress and ((i + 1) % 50 == 0 or i + 1 == len(clips)):
             rate = (i + 1) / (time.monotonic() - started)
             print(f"  utterances ({condition}): {i + 1}/{len(clips)}, {rate:.2f} clips/s", file=sys.stderr, flush=True)

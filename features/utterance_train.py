@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "name": "callguard-utterance-voice",
             "encoder_window_s": 30.0,
-            "encoder_input": "the utterance as transcription decodes it (not level-normalised), padded to 30 s",
+            "encoder_input": "the utterance as transcription decodes it: level-normalised, padded to 30 s, pooled over speech",
             "trained_on": {"corpora": {c: f"../shared/data/{c}" for c in CORPORA}, "conditions": conditions},
             "seed": args.seed,
             "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},

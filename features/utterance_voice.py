@@ -1,7 +1,7 @@
 """The utterance view of the voice: how one whole utterance sounded, from what transcription already computes.
 
-Transcription runs Whisper's encoder over each utterance padded to its decode window (30 s, or the busy
-window under load). Those states, mean-pooled over the utterance's own frames (not the padding), describe
+Transcription runs Whisper's encoder over each utterance, brought to one level and padded to its decode window
+(30 s, or the busy window under load). Those states, mean-pooled over the utterance's speech, describe
 the whole utterance; joined with its prosody (features/prosody.py, at 8 kHz like every other prosody here)
 they are the voice input of the utterance judgement (service/judgement/). Reusing the decode's encoder
 output costs no second encoder pass (CTranslate2's `generate` accepts encoder output: see
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from features.embedding import EMBEDDING_DIM, level_normalised, pool, speech_frames
+from features.embedding import EMBEDDING_DIM, pool, speech_frames
 from features.prosody import FEATURE_NAMES, FEATURE_RATE_HZ, Prosody, describe
 
 UTTERANCE_RATE_HZ = 16000
@@ -47,11 +47,4 @@ def utterance_prosody(audio16k: np.ndarray) -> tuple[np.ndarray, Prosody]:
     return describe(narrow.astype(np.float32))
 
 
-def encoder_input(audio16k: np.ndarray, *, level_normalise: bool) -> np.ndarray:
-    """What the encoder is fed: the utterance as it is (what transcription decodes), or brought to a fixed
-    level first (features.embedding.level_normalised), which would need an encoder pass of its own."""
-    audio = np.asarray(audio16k, np.float32)
-    return level_normalised(audio) if level_normalise else audio
-
-
-__all__ = ["FEATURE_NAMES", "encoder_input", "pool_encoder_output", "utterance_prosody"]
+__all__ = ["FEATURE_NAMES", "pool_encoder_output", "utterance_prosody"]

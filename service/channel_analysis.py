@@ -62,12 +62,6 @@ class ChannelAnalysis:
         windows = windows_over(self.recent, utt.start_s, utt.end_s)
         return UtteranceContext(base.calm_mean.copy() if base.has_windows else None, windows)
 
-
-def windows_over(estimates: Iterable[EmotionEstimate], start_s: float, end_s: float) -> tuple[EmotionEstimate, ...]:
-    """The window estimates that speak for an utterance of [start_s, end_s]: those whose last second of audio
-    (one hop) falls inside it (the first half second is left out: a window ending there is mostly earlier audio)."""
-    return tuple(e for e in estimates if start_s + 0.5 < e.end_s <= end_s + 1.0)
-
     def finish(self) -> list[Utterance]:
         return self.segmenter.push(self.resampler.push(np.zeros(0, np.float32), last=True)) + self.segmenter.finish()
 
@@ -76,3 +70,9 @@ def windows_over(estimates: Iterable[EmotionEstimate], start_s: float, end_s: fl
         self.resampler = StreamResampler(self._in_rate_hz)
         self.emotion.skip(n_frames, self._in_rate_hz)
         return self.segmenter.skip(round(n_frames * MODEL_RATE_HZ / self._in_rate_hz))
+
+
+def windows_over(estimates: Iterable[EmotionEstimate], start_s: float, end_s: float) -> tuple[EmotionEstimate, ...]:
+    """The window estimates that speak for an utterance of [start_s, end_s]: those whose last second of audio
+    (one hop) falls inside it (the first half second is left out: a window ending there is mostly earlier audio)."""
+    return tuple(e for e in estimates if start_s + 0.5 < e.end_s <= end_s + 1.0)

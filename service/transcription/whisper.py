@@ -31,6 +31,7 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
+from features.embedding import level_normalised
 from features.utterance_voice import pool_encoder_output
 from service.errors import ModelError
 from service.transcription.hallucinations import collapse_loops, hallucination_reason
@@ -66,6 +67,10 @@ class DecodeOptions:
     # Below this (renormalised, after the prior) the language is unsure: decode in the two most likely
     # languages and keep the text with the higher mean token log-probability.
     sure_language_probability: float = 0.8
+    # Bring each utterance to one level before the encoder (its loud 20 ms frames at -20 dBFS,
+    # features.embedding.level_normalised): the utterance view of the voice reuses these encoder states, and
+    # without it they followed the line's gain (a customer shouting 14 dB hot read anger 0.02).
+    level_normalise: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,8 @@ class Transcriber:
 
         `prior`: the channel's recent language, if any (favoured by `options.prior_odds`, never forced).
         `keep_states`: also return the encoder states pooled over the utterance (`pooled_states`)."""
+        if options.level_normalise:
+            audio = level_normalised(np.asarray(audio, np.float32))
         features = self._model.feature_extractor(audio)
         encoded = self._encode(features, options.window_s)
         pooled = None
@@ -177,9 +184,11 @@ class Transcriber:
             return best
         return dataclasses.replace(best, pooled_states=pooled, encoder_window_s=options.window_s)
 
-    def encode(self, audio: np.ndarray, window_s: float) -> Encoded:
+    def encode(self, audio: np.ndarray, window_s: float, *, level_normalise: bool = True) -> Encoded:
         """16 kHz float32 `audio` (n,) -> its log-mel features and the encoder output of its first window, as
         `transcribe` computes them (the utterance view of the voice pools the same states: no second pass)."""
+        if level_normalise:
+            audio = level_normalised(np.asarray(audio, np.float32))
         features = self._model.feature_extractor(audio)
         return Encoded(features, self._encode(features, window_s), min(N_FRAMES, features.shape[-1] - 1))
 
