@@ -10,9 +10,10 @@ voiced speech), each utterance decoded alone as a live call decodes it. Per sett
     paired 95% bootstrap interval of each setting's error minus the first's over the same clips (a CI that
     contains 0: this run cannot tell them apart).
 Settings vary the encoder window (`DecodeOptions.window_s`: the utterance padded with silence to this many
-seconds instead of 30). Writes bench/results/transcription.json.
+seconds instead of 30) and whether each utterance is brought to one level first (`--levels level,raw`:
+`DecodeOptions.level_normalise`, the default since issue 23). Writes bench/results/transcription.json.
 
-    python -m bench.transcription [--clips 40] [--windows 30,15,10,8,6]
+    python -m bench.transcription [--clips 40] [--windows 30,15,10,8,6] [--levels level,raw] [--out FILE]
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--windows", default="30,15,10,8,6", help="encoder windows in seconds; the first is the reference"
     )
+    parser.add_argument("--levels", default="level", help="level (brought to one level first), raw, or both")
     parser.add_argument("--out", default=str(RESULTS / "transcription.json"))
     args = parser.parse_args(argv)
     data = shared_data_dir()
@@ -88,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     transcriber.warm_up()
     rows = []
     per_clip: dict[tuple[float, str], np.ndarray] = {}
-    for window in [float(w) for w in args.windows.split(",")]:
-        options = DecodeOptions(window_s=window)
-        row: dict = {"window_s": window}
+    settings = [(float(w), lv) for w in args.windows.split(",") for lv in args.levels.split(",")]
+    for window, level in settings:
+        options = DecodeOptions(window_s=window, level_normalise=level == "level")
+        row: dict = {"window_s": window, "input": level}
         for lang, pairs in cut.items():
             errors, cpu = [], 0.0
             for clip, utts in pairs:
@@ -105,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(wer(clip.sentence, text) if lang == "en" else cer_zh(clip.sentence, text))
             metric = "wer" if lang == "en" else "cer"
             row[f"{lang}_{metric}"] = round(float(np.mean(errors)), 3)
-            per_clip[(window, lang)] = np.asarray(errors)
+            per_clip[(window, level, lang)] = np.asarray(errors)
             row[f"{lang}_cpu_s_per_utterance"] = round(cpu / max(1, n_utt[lang]), 3)
             row[f"{lang}_cpu_s_per_speech_s"] = round(cpu / speech_s[lang], 3)
         rows.append(row)
         print(
-            f"window {window:>4.0f} s: en WER {row['en_wer']:.3f}, zh CER {row['zh_cer']:.3f}, "
+            f"window {window:>4.0f} s, {level}: en WER {row['en_wer']:.3f}, zh CER {row['zh_cer']:.3f}, "
             f"CPU-s per utterance en {row['en_cpu_s_per_utterance']:.2f} zh {row['zh_cpu_s_per_utterance']:.2f}",
             file=sys.stderr,
             flush=True,
@@ -118,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     ref = rows[0]
     for row in rows:
         for lang, metric in (("en", "wer"), ("zh", "cer")):
-            low, high = paired_difference_ci(per_clip[(row["window_s"], lang)], per_clip[(ref["window_s"], lang)])
+            low, high = paired_difference_ci(
+                per_clip[(row["window_s"], row["input"], lang)], per_clip[(ref["window_s"], ref["input"], lang)]
+            )
             row[f"{lang}_{metric}_minus_first_ci95"] = [round(low, 3), round(high, 3)]
         row["cpu_ratio_to_first"] = round(
             (row["en_cpu_s_per_utterance"] + row["zh_cpu_s_per_utterance"])
@@ -136,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(
-        f"\n{'window':>7} {'en WER':>7} {'vs first (95% CI)':>18} {'zh CER':>7} {'vs first (95% CI)':>18} "
+        f"\n{'window':>7} {'input':>5} {'en WER':>7} {'vs first (95% CI)':>18} {'zh CER':>7} {'vs first (95% CI)':>18} "
         f"{'CPU-s/utt en':>13} {'zh':>6} {'CPU vs first':>13}"
     )
     for r in rows:
         en_lo, en_hi = r["en_wer_minus_first_ci95"]
         zh_lo, zh_hi = r["zh_cer_minus_first_ci95"]
         print(
-            f"{r['window_s']:>6.0f}s {r['en_wer']:>7.3f} {f'[{en_lo:+.3f}, {en_hi:+.3f}]':>18} {r['zh_cer']:>7.3f} "
+            f"{r['window_s']:>6.0f}s {r['input']:>5} {r['en_wer']:>7.3f} {f'[{en_lo:+.3f}, {en_hi:+.3f}]':>18} {r['zh_cer']:>7.3f} "
             f"{f'[{zh_lo:+.3f}, {zh_hi:+.3f}]':>18} {r['en_cpu_s_per_utterance']:>13.2f} "
             f"{r['zh_cpu_s_per_utterance']:>6.2f} {r['cpu_ratio_to_first']:>12.2f}x"
         )
