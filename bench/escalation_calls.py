@@ -100,9 +100,9 @@ def record_call(
     def judged(utt: Utterance) -> UtteranceJudgement:
         said = [s for s in sentences if s.start_s < utt.end_s and s.end_s > utt.start_s]
         text = ("" if said and said[0].language == "zh" else " ").join(s.text for s in said)
-        pooled, window_s = encode(utt.audio)
+        pieces, window_s = encode(utt.audio)
         return judge.judge(
-            start_s=utt.start_s, end_s=utt.end_s, audio=utt.audio, pooled=pooled, encoder_window_s=window_s,
+            start_s=utt.start_s, end_s=utt.end_s, audio=utt.audio, pieces=pieces, encoder_window_s=window_s,
             text=text, language=said[0].language if said else "", context=analysis.context(utt), options=options,
         )  # fmt: skip
 

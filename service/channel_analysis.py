@@ -72,7 +72,13 @@ class ChannelAnalysis:
         return self.segmenter.skip(round(n_frames * MODEL_RATE_HZ / self._in_rate_hz))
 
 
+WINDOWS_AFTER_END_S = 0.25  # < min_silence_s - speech_pad_s (0.3): see windows_over
+
+
 def windows_over(estimates: Iterable[EmotionEstimate], start_s: float, end_s: float) -> tuple[EmotionEstimate, ...]:
-    """The window estimates that speak for an utterance of [start_s, end_s]: those whose last second of audio
-    (one hop) falls inside it (the first half second is left out: a window ending there is mostly earlier audio)."""
-    return tuple(e for e in estimates if start_s + 0.5 < e.end_s <= end_s + 1.0)
+    """The window estimates that speak for an utterance of [start_s, end_s]: those ending inside it (the first
+    half second is left out: a window ending there is mostly earlier audio) or within WINDOWS_AFTER_END_S after
+    it. The endpointer ends an utterance min_silence_s (0.5) after its speech and end_s includes speech_pad_s
+    (0.2), so every window this selects exists when the utterance ends, whatever the chunk sizes: the judgement
+    does not depend on how the audio was cut into messages."""
+    return tuple(e for e in estimates if start_s + 0.5 < e.end_s <= end_s + WINDOWS_AFTER_END_S)

@@ -314,12 +314,12 @@ class CallSession:
         assert self._deps.judge is not None
         language = segments[0].language if segments else (result.language.language if result else "")
         text = ("" if language == "zh" else " ").join(s.text for s in segments).strip()
-        pooled = result.pooled_states if result is not None else None
+        pieces = result.voice_pieces if result is not None else ()
         return self._deps.judge.judge(
             start_s=utt.start_s,
             end_s=utt.end_s,
-            audio=utt.audio if pooled is not None else None,
-            pooled=pooled,
+            audio=utt.audio if pieces else None,
+            pieces=pieces,
             encoder_window_s=result.encoder_window_s if result is not None else 0.0,
             text=text,
             language=language,

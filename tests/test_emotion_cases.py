@@ -15,7 +15,6 @@ from features.baseline import CallNormaliser
 from features.embedding import EMBED_RATE_HZ
 from features.model import FEATURES
 from features.prosody import describe
-from features.utterance_voice import pool_encoder_output
 from service import client, convert
 from service.audio.wavfile import WavAudio, read_wav
 from service.channel_analysis import ChannelAnalysis
@@ -42,10 +41,9 @@ def acoustic(deps, samples: np.ndarray, rate: int = RATE, role: Role = Role.CUST
 
     def judge(utterances) -> None:
         for utt in utterances:
-            encoded = deps.transcriber.encode(utt.audio, 30.0)
-            pooled = pool_encoder_output(np.asarray(encoded.states), encoded.content_frames, utt.audio)
-            j = deps.judge.judge(start_s=utt.start_s, end_s=utt.end_s, audio=utt.audio, pooled=pooled,
-                                 encoder_window_s=30.0, text="", language="", context=channel.context(utt),
+            pieces, window_s = deps.transcriber.voice_states(utt.audio, 30.0)
+            j = deps.judge.judge(start_s=utt.start_s, end_s=utt.end_s, audio=utt.audio, pieces=pieces,
+                                 encoder_window_s=window_s, text="", language="", context=channel.context(utt),
                                  options=detector.policy().fusion)  # fmt: skip
             alerts.extend((a.t_s, a.reason, a.level) for a in detector.on_judgement(0, role, j))
 

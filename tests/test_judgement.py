@@ -4,6 +4,7 @@ probabilities (score sequences), so what each source contributes is known."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -65,6 +66,21 @@ def test_the_windows_share_of_the_voice_blends_log_odds_only_where_they_were_sco
     assert voice_score(0.8, math.nan, 0.5) == 0.8  # no window was scored over it
     with pytest.raises(PolicyError, match="windows_share"):
         parse_policy("[fusion]\nwindows_share = 2.0\n")
+
+
+def test_windows_far_above_the_speakers_baseline_count_alone() -> None:
+    """A voice the 3 s windows hear far above the speaker's calm start is anger whatever the utterance view
+    (no baseline) heard; under that line both must hear it."""
+    from service.judgement.fusion import voice_score
+
+    line = FusionOptions().windows_alone_anger
+    assert voice_score(0.08, 0.78, 0.5, line) == pytest.approx(0.78)  # ravdess_21's 7 s shout
+    assert voice_score(0.08, 0.7, 0.5, line) < 0.5  # under the line: blended
+    assert voice_score(0.9, 0.8, 0.5, line) > 0.8  # never lower than the blend
+    assert voice_score(0.08, 0.78, 0.5, 1.1) < 0.5  # turned off
+    shout = dataclasses.replace(voice(anger=0.08), windows_anger=0.78)
+    fused = fuse(shout, None, FusionOptions())
+    assert fused.anger == pytest.approx(0.78) and fused.voice_anger == pytest.approx(0.78)
 
 
 def test_fusion_has_no_voice_for_anxiety_and_confusion(judge: UtteranceJudge) -> None:
@@ -175,6 +191,6 @@ def test_silence_around_a_calm_sentence_does_not_make_it_angry(deps, casia) -> N
         for x in (audio, np.concatenate([silence, audio, silence])):
             result = deps.transcriber.transcribe(x, languages=("zh",), offset_s=0.0, options=DecodeOptions(),
                                                  keep_states=True)  # fmt: skip
-            heard.append(deps.judge.voice(x, result.pooled_states, 30.0, UtteranceContext()).anger)
+            heard.append(deps.judge.voice(x, result.voice_pieces, 30.0, UtteranceContext()).anger)
         line = next(r.enter for r in POLICY.score_rules if r.reason == "ANGER_SUSTAINED")
         assert max(heard) < line, (clip.sentence, heard)

@@ -8,6 +8,7 @@ import time
 
 from service import client, convert
 from service import events as ev
+from service.channel_analysis import WINDOWS_AFTER_END_S
 from service.domain import CallStatus
 from service.offline import analyse_recording
 from service.session import CallSession
@@ -159,6 +160,6 @@ def test_an_utterance_transcription_sheds_is_still_judged_from_its_window_estima
     assert len(judged) == len(clips) and len(stored) == len(clips)
     assert all(j.voice.source == "windows" and j.words is None and j.text == "" for j in judged)
     estimates = [e.estimate for e in events if isinstance(e, ev.EmotionUpdate)]
-    for j in judged:  # the voice is the mean of the window estimates whose last second is in the utterance
-        over = [e.anger for e in estimates if j.start_s + 0.5 < e.end_s <= j.end_s + 1.0]
+    for j in judged:  # the voice is the mean of the window estimates ending in the utterance (or just after)
+        over = [e.anger for e in estimates if j.start_s + 0.5 < e.end_s <= j.end_s + WINDOWS_AFTER_END_S]
         assert over and abs(j.voice.anger - sum(over) / len(over)) < 1e-6 and abs(j.anger - j.voice.anger) < 1e-6

@@ -113,7 +113,10 @@ def test_short_replies_case_every_answer_is_kept(deps) -> None:
         mine = [t for t in texts if abs(t["start_s"] - onset) < 1.0]
         assert len(mine) == 1, (onset, said, texts)  # before: "Yes." and "No." were dropped, uncounted
     lone = _analyse(deps, read_wav(CASES / "short-replies" / "lone_yes_f3_mulaw8k.wav"), "lone-yes", "auto")
-    assert [t["text"].strip(" .!").lower() for t in _texts(lone)] == ["yes"]
+    # one affirmative reply, kept: Whisper writes "Yes." for it from the raw line and "Yeah." from the
+    # level-normalised input transcription uses since issue 23 (bench/results/transcription_level.json: WER
+    # 0.052 -> 0.048 en, CER 0.300 -> 0.274 zh over 100 + 101 utterances, intervals containing 0)
+    assert [t["text"].strip(" .!").lower() for t in _texts(lone)] in (["yes"], ["yeah"])
 
 
 @needs_cases

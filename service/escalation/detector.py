@@ -112,7 +112,8 @@ class EscalationDetector:
         return out
 
     def _score(self, rule: ScoreRule, channel: int, role: Role, e: _Point) -> Alert | None:
-        state = self._states.setdefault((rule.reason, channel), _RuleState())
+        # a run per rule (two rules may raise one reason: the windows and the utterances); one open alert per reason
+        state = self._states.setdefault((rule.reason, rule.source, channel), _RuleState())
         score = e.score
         run = state.run
         if run is not None and (score < rule.exit or e.start_s - run.last_end_s > rule.max_gap_s):

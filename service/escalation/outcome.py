@@ -298,7 +298,11 @@ def judge_call(
     judged: dict[int, list[UtteranceJudgement]] = {}
     for channel, j in judgements:
         judged.setdefault(channel, []).append(j)
-    window_rules = {r.reason for r in policy.score_rules if r.source == "window"}
+    # reasons only window rules raise follow the windows; a reason an utterance rule raises too (the default
+    # ANGER_SUSTAINED) follows the judged utterances where the channel has them
+    window_rules = {r.reason for r in policy.score_rules if r.source == "window"} - {
+        r.reason for r in policy.score_rules if r.source == "utterance"
+    }
     said: dict[int, list[Segment]] = {}
     for channel, seg in sorted(segments, key=lambda cs: cs[1].start_s):
         said.setdefault(channel, []).append(seg)

@@ -39,6 +39,9 @@ class FusionOptions:
     # both equally, 1 the windows alone (the voice before issue 23). For anger and for disappointment.
     windows_share: float = 0.5
     sad_windows_share: float = 1.0
+    # Windows this sure count alone (like words_alone_*): a voice far above the speaker's own calm baseline is
+    # anger whatever the utterance view heard (which has no baseline and drifts on long utterances).
+    windows_alone_anger: float = 0.75
 
 
 def logit(p: float) -> float:
@@ -50,13 +53,18 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def voice_score(utterance: float, windows: float, share: float) -> float:
+def voice_score(utterance: float, windows: float, share: float, alone_line: float = math.inf) -> float:
     """The voice's probability for the utterance: the utterance view's, blended in log-odds with the 3 s
-    windows' over it (`share` of them; the utterance view alone when no window was scored)."""
-    if share <= 0 or math.isnan(windows):
+    windows' over it (`share` of them; the utterance view alone when no window was scored); at least the
+    windows' when they reach `alone_line`."""
+    if math.isnan(windows):
         return utterance
-    share = min(1.0, share)
-    return sigmoid((1 - share) * logit(utterance) + share * logit(windows))
+    blended = (
+        utterance
+        if share <= 0
+        else sigmoid((1 - min(1.0, share)) * logit(utterance) + min(1.0, share) * logit(windows))
+    )
+    return max(blended, windows) if windows >= alone_line else blended
 
 
 def combine(voice: float, words: float | None, weight: float, alone_line: float) -> float:
@@ -80,7 +88,7 @@ class Fused:
 
 
 def fuse(voice: VoiceEvidence, words: WordsEvidence | None, options: FusionOptions) -> Fused:
-    anger_v = voice_score(voice.anger, voice.windows_anger, options.windows_share)
+    anger_v = voice_score(voice.anger, voice.windows_anger, options.windows_share, options.windows_alone_anger)
     sad_v = voice_score(voice.sad, voice.windows_sad, options.sad_windows_share)
     anger = combine(anger_v, words and words.anger, options.words_weight, options.words_alone_anger)
     sad = combine(

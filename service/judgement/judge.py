@@ -20,7 +20,7 @@ import numpy as np
 from features.prosody import FEATURE_NAMES
 from features.text_emotion.model import MODEL_DIR, TextEmotionModel
 from features.utterance_model import UtteranceVoiceModel
-from features.utterance_voice import utterance_prosody
+from features.utterance_voice import VoicePiece, utterance_prosody
 from service.emotion import EmotionEstimate
 from service.judgement.fusion import FusionOptions, fuse
 from service.judgement.results import SCORES, UtteranceJudgement, VoiceEvidence, WordsEvidence
@@ -70,16 +70,23 @@ class UtteranceJudge:
                              p["neutral"], drivers)  # fmt: skip
 
     def voice(
-        self, audio: np.ndarray, pooled: np.ndarray | None, encoder_window_s: float, context: UtteranceContext
+        self, audio: np.ndarray, pieces: Sequence[VoicePiece], encoder_window_s: float, context: UtteranceContext
     ) -> VoiceEvidence:
-        """The utterance view on (n,) 16 kHz `audio` and its pooled encoder states; the window estimates over
-        its time beside it; pitch and loudness against the speaker's baseline."""
+        """The utterance view on (n,) 16 kHz `audio` and its encoder states pooled per piece (one piece up to
+        VOICE_PIECE_S: features.utterance_voice); the window estimates over its time beside it; pitch and
+        loudness against the speaker's baseline. Pieces are scored with their own prosody, the probabilities
+        averaged weighted by length."""
         prosody, readable = utterance_prosody(audio)
         w_anger, w_sad = _window_means(context.windows)
         pitch, loud = _vs_baseline(prosody, context.baseline)
-        if pooled is None:
+        if not pieces:
             return _from_windows(context.windows, pitch, loud, readable.pitch_hz)
-        anger, sad, neutral, other = (float(v) for v in self.voice_model.probabilities(prosody, pooled)[0])
+        scored, weights = [], []
+        for piece in pieces:
+            own = prosody if len(pieces) == 1 else utterance_prosody(audio[piece.start : piece.end])[0]
+            scored.append(self.voice_model.probabilities(own, piece.pooled)[0])
+            weights.append(max(1, piece.end - piece.start))
+        anger, sad, neutral, other = (float(v) for v in np.average(scored, axis=0, weights=weights))
         return VoiceEvidence(
             "utterance", anger, sad, neutral, other, w_anger, w_sad, pitch, loud, readable.pitch_hz, encoder_window_s
         )
@@ -91,7 +98,7 @@ class UtteranceJudge:
         start_s: float,
         end_s: float,
         audio: np.ndarray | None,
-        pooled: np.ndarray | None,
+        pieces: Sequence[VoicePiece],
         encoder_window_s: float,
         text: str,
         language: str,
@@ -103,7 +110,7 @@ class UtteranceJudge:
         if audio is None:
             voice = _from_windows(context.windows, math.nan, math.nan, math.nan)
         else:
-            voice = self.voice(audio, pooled, encoder_window_s, context)
+            voice = self.voice(audio, pieces, encoder_window_s, context)
         words = self.words(text, language) if text else None
         fused = fuse(voice, words, options)
         return UtteranceJudgement(

@@ -32,7 +32,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
 from features.embedding import level_normalised
-from features.utterance_voice import pool_encoder_output
+from features.utterance_voice import PIECE_WINDOW_S, VoicePiece, piece_bounds, pool_encoder_output
 from service.errors import ModelError
 from service.transcription.hallucinations import collapse_loops, hallucination_reason
 from service.transcription.model_files import resolve_model
@@ -107,9 +107,10 @@ class Transcription:
     language: LanguageGuess
     segments: list[Segment]
     dropped: list[DroppedSegment] = field(default_factory=list)
-    # The encoder states the decode used, mean-pooled over the utterance's own frames (features.utterance_voice),
-    # when asked for (`keep_states`): the utterance view of the voice reuses them instead of encoding again.
-    pooled_states: np.ndarray | None = None
+    # The utterance view's input when asked for (`keep_states`): the encoder states, pooled over the speech of
+    # each piece (features.utterance_voice). An utterance of up to VOICE_PIECE_S reuses the decode's states (no
+    # second encoder pass); a longer one is encoded again in pieces with the 6 s window.
+    voice_pieces: tuple[VoicePiece, ...] = ()
     encoder_window_s: float = 0.0
 
 
@@ -161,14 +162,21 @@ class Transcriber:
         """Transcribe one utterance (16 kHz float32, shape (n,)) that starts at call time `offset_s`.
 
         `prior`: the channel's recent language, if any (favoured by `options.prior_odds`, never forced).
-        `keep_states`: also return the encoder states pooled over the utterance (`pooled_states`)."""
+        `keep_states`: also return the utterance view's input (`voice_pieces`, `encoder_window_s`)."""
+        raw = audio
         if options.level_normalise:
             audio = level_normalised(np.asarray(audio, np.float32))
         features = self._model.feature_extractor(audio)
         encoded = self._encode(features, options.window_s)
-        pooled = None
+        pieces: tuple[VoicePiece, ...] = ()
+        window_s = options.window_s
         if keep_states:
-            pooled = pool_encoder_output(np.asarray(encoded), min(N_FRAMES, features.shape[-1] - 1), audio)
+            bounds = piece_bounds(raw)
+            if len(bounds) == 1:
+                content = min(N_FRAMES, features.shape[-1] - 1)
+                pieces = (VoicePiece(0, len(raw), pool_encoder_output(np.asarray(encoded), content, audio)),)
+            else:
+                pieces, window_s = self._pieces(raw, bounds), PIECE_WINDOW_S
         ranked = self._ranked(encoded, languages, prior, options.prior_odds)
         unsure = len(ranked) > 1 and ranked[0].probability < options.sure_language_probability
         best: Transcription | None = None
@@ -180,9 +188,29 @@ class Transcriber:
             if best is None or score > best_score:
                 best, best_score = result, score
         assert best is not None
-        if pooled is None:
+        if not pieces:
             return best
-        return dataclasses.replace(best, pooled_states=pooled, encoder_window_s=options.window_s)
+        return dataclasses.replace(best, voice_pieces=pieces, encoder_window_s=window_s)
+
+    def voice_states(self, audio: np.ndarray, window_s: float = 30.0) -> tuple[tuple[VoicePiece, ...], float]:
+        """The utterance view's input for 16 kHz `audio` (n,) without decoding it, as `transcribe(keep_states=True)`
+        makes it with the `window_s` decode: (pieces, encoder window in seconds)."""
+        bounds = piece_bounds(audio)
+        if len(bounds) > 1:
+            return self._pieces(audio, bounds), PIECE_WINDOW_S
+        enc = self.encode(audio, window_s)
+        return (
+            VoicePiece(0, len(audio), pool_encoder_output(np.asarray(enc.states), enc.content_frames, audio)),
+        ), window_s
+
+    def _pieces(self, audio: np.ndarray, bounds: list[tuple[int, int]]) -> tuple[VoicePiece, ...]:
+        """Each piece of a long utterance encoded on its own (brought to one level, the 6 s window) and pooled."""
+        out = []
+        for start, end in bounds:
+            piece = np.asarray(audio[start:end], np.float32)
+            enc = self.encode(piece, PIECE_WINDOW_S)
+            out.append(VoicePiece(start, end, pool_encoder_output(np.asarray(enc.states), enc.content_frames, piece)))
+        return tuple(out)
 
     def encode(self, audio: np.ndarray, window_s: float, *, level_normalise: bool = True) -> Encoded:
         """16 kHz float32 `audio` (n,) -> its log-mel features and the encoder output of its first window, as
