@@ -37,7 +37,9 @@ VOICE_PIECE_S = 3.5
 PIECE_WINDOW_S = 6.0
 _MIN_PIECE_S = 1.2  # a phrase shorter than this joins the next one
 _PAUSE_S = 0.12  # quiet this long between words is a place to cut
-_QUIET_DB = 40.0  # a 20 ms frame this far under the utterance's loudest is quiet (librosa trim's top_db, as the training cut)
+_QUIET_DB = (
+    40.0  # a 20 ms frame this far under the utterance's loudest is quiet (librosa trim's top_db, as the training cut)
+)
 _PAD_S = 0.2  # as the endpointer pads (UtteranceOptions.speech_pad_s) and the training cut (utterance_dataset)
 _FRAME = 320  # 20 ms at 16 kHz
 
