@@ -172,14 +172,14 @@ def sweep(calls: list[BenchCall], policy: Policy) -> list[dict]:
     """The default anger rule's enter line and first level (seconds of speech), the words' weight and the
     windows' share of the voice, over the same calls."""
     rows = []
-    anger = next(r for r in policy.score_rules if r.reason == "ANGER_SUSTAINED")
+    anger = next(r for r in policy.score_rules if r.reason == "ANGER_SUSTAINED" and r.source == "utterance")
     for weight in SWEEP_WORDS:
         for share in SWEEP_WINDOWS:
             for first_s in SWEEP_FIRST_S:
                 for line in SWEEP_LINES:
                     levels = ((first_s, anger.levels[0][1]), *anger.levels[1:])
                     rule = dataclasses.replace(anger, enter=line, exit=min(anger.exit, line), levels=levels)
-                    rules = tuple(rule if r.reason == "ANGER_SUSTAINED" else r for r in policy.score_rules)
+                    rules = tuple(rule if r is anger else r for r in policy.score_rules)
                     fusion = dataclasses.replace(policy.fusion, words_weight=weight, windows_share=share)
                     variant = dataclasses.replace(policy, score_rules=rules, fusion=fusion, source="sweep")
                     s = summarise(calls, variant)
@@ -218,12 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     policy = load_policy(DEFAULT_POLICY_FILE)
     calls, live_calls = (load_calls(), live_only(args.live_calls)) if args.replay else record(args, policy)
     now, before = summarise(calls, policy), summarise(calls, WINDOW_POLICY)
+    alone_rules = tuple(r for r in policy.score_rules if not (r.reason == "ANGER_SUSTAINED" and r.source == "window"))
+    utterances_alone = summarise(
+        calls, dataclasses.replace(policy, score_rules=alone_rules, source="utterance rule alone")
+    )
     live = live_delays(live_calls) if live_calls else None
     result = {
         "model": args.model,
         "speakers": len({c.speaker for c in calls}),
         "default_policy": now,
         "windows_policy_before": before,
+        "utterance_rule_alone": utterances_alone,
         "anger_line_sweep": sweep(calls, policy),
         "live": live,
         "elapsed_s": round(time.monotonic() - started, 1),
@@ -232,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "escalation.json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n" + report("now (utterances: voice + words)", now))
     print(report("before (3 s windows)", before))
+    print(report("the utterance rule alone (no window rule for ANGER_SUSTAINED)", utterances_alone))
     print("\nthe anger rule's line and first level, the words' weight and the windows' share, same calls:")
     print("  words  windows  first  line  alerted  within 10 s  p50 s  p95 s  from start <=10 s  false  sad as angry")
     for r in result["anger_line_sweep"]:

@@ -120,8 +120,12 @@ def refused(
     """The judgement with its scores fused again under other options (the sources are kept; the 3 s windows
     over it taken again from the call's estimates, as the live judge takes them)."""
     over = windows_over(estimates, judgement.start_s, judgement.end_s)
-    if over:
-        w_anger, w_sad = float(np.mean([e.anger for e in over])), float(np.mean([e.disappointment for e in over]))
+    if judgement.voice.source == "utterance":
+        w_anger, w_sad = (
+            (float(np.mean([e.anger for e in over])), float(np.mean([e.disappointment for e in over])))
+            if over
+            else (math.nan, math.nan)
+        )
         judgement = dataclasses.replace(
             judgement, voice=dataclasses.replace(judgement.voice, windows_anger=w_anger, windows_sad=w_sad)
         )
