@@ -165,7 +165,7 @@ def load_calls() -> list[BenchCall]:
 SWEEP_LINES = (0.5, 0.6, 0.7, 0.8, 0.9)
 SWEEP_WORDS = (0.0, 0.5)
 SWEEP_WINDOWS = (0.0, 0.5, 1.0)
-SWEEP_FIRST_S = (1.0, 2.5)
+SWEEP_FIRST_S = (0.75, 1.5, 2.5)
 
 
 def sweep(calls: list[BenchCall], policy: Policy) -> list[dict]:

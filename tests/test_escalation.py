@@ -142,11 +142,23 @@ def test_default_phrase_rules_catch_the_handbook_examples() -> None:
         "This is the third time I call about this": "REPEAT_CONTACT",
         "我这是第三次打电话了": "REPEAT_CONTACT",
         "I have called you 4 times": "REPEAT_CONTACT",
+        # counts in whatever numeral form Whisper writes (../shared/cases/README.md, "numbers")
+        "我这是第3次打电话了": "REPEAT_CONTACT",
+        "我都打了3次了": "REPEAT_CONTACT",
+        "我都打了三次了": "REPEAT_CONTACT",
+        "This is the 3rd time I call about this": "REPEAT_CONTACT",
+        "It's the second time I've called": "REPEAT_CONTACT",
+        "I have called you twice": "REPEAT_CONTACT",
     }
     for i, (text, reason) in enumerate(cases.items()):
         alerts = d.on_transcript(i, Role.CUSTOMER, 0, 1, text)
         assert [a.reason for a in alerts] == [reason], text
-    assert d.on_transcript(9, Role.CUSTOMER, 0, 1, "Thanks, that solved it. Have a nice day!") == []
+    assert d.on_transcript(90, Role.CUSTOMER, 0, 1, "Thanks, that solved it. Have a nice day!") == []
+    for i, text in enumerate(
+        ["这是我第1次打电话", "我打了一次", "this is the first time I call", "等一下", "一直没到"]
+    ):
+        assert d.on_transcript(100 + i, Role.CUSTOMER, 0, 1, text) == [], text
+    assert normalise("第二十三次") == "第23次" and normalise("一下子十分一直") == "一下子十分一直"
 
 
 # ---- end to end, real speech over gRPC ----------------------------------------------------------------------

@@ -154,25 +154,39 @@ def test_acknowledge_over_http_and_its_errors(base, stored_call, deps) -> None:
     ]
 
 
-def test_alert_stream_sends_open_alerts_then_new_ones(base, stored_call, deps) -> None:
+def _sse_event(res) -> dict[str, str]:
+    """The next server-sent event's fields (event, id, data, retry)."""
+    fields: dict[str, str] = {}
+    while (line := res.readline().decode()) != "\n" or not fields:
+        if ": " in line:
+            key, value = line.rstrip("\n").split(": ", 1)
+            fields[key] = value
+    return fields
+
+
+def test_alert_stream_sends_a_snapshot_of_open_alerts_then_new_ones(base, stored_call, deps) -> None:
+    """Each connection opens with the whole open set (the board replaces what it shows with it: what was
+    acknowledged during a gap goes, what was raised appears), then numbered alert events as they come."""
     call_id, _ = stored_call
     before = _raise(deps, call_id, "DISAPPOINTMENT_SUSTAINED", Level.MEDIUM)
-    with urllib.request.urlopen(f"{base}/api/alerts/stream?call_id={call_id}&min_level=MEDIUM", timeout=10) as res:
+    url = f"{base}/api/alerts/stream?call_id={call_id}&min_level=MEDIUM"
+    with urllib.request.urlopen(url, timeout=10) as res:
         assert res.headers["Content-Type"].startswith("text/event-stream")
-
-        def next_alert() -> dict:
-            data = None
-            while (line := res.readline().decode()) != "\n" or data is None:
-                if line.startswith("data: "):
-                    data = json.loads(line[6:])
-            return data
-
-        seen = {next_alert()["alert_id"] for _ in range(len(deps.store.list_alerts(call_id=call_id, open_only=True)))}
-        assert before.alert_id in seen
+        first = _sse_event(res)
+        assert first["event"] == "snapshot" and first["retry"] == "2000" and first["id"].endswith("-0")
+        snapshot = {a["alert_id"] for a in json.loads(first["data"])["alerts"]}
+        assert snapshot == {a.alert_id for a in deps.store.list_alerts(call_id=call_id, open_only=True)}
+        assert before.alert_id in snapshot
         sent_at = time.monotonic()
         later = _raise(deps, call_id, "AGENT_ANGER", Level.MEDIUM)
-        got = next_alert()
-        assert got["alert_id"] == later.alert_id and time.monotonic() - sent_at < 1.0
+        got = _sse_event(res)
+        assert got["event"] == "alert" and got["id"] == first["id"][:-2] + "-1"
+        assert json.loads(got["data"])["alert_id"] == later.alert_id and time.monotonic() - sent_at < 1.0
+    # acknowledged while nobody watched: the next connection's snapshot no longer has it
+    assert http(base, f"/api/alerts/{before.alert_id}/acknowledge", method="POST", body={"by": "sup"})[0] == 200
+    with urllib.request.urlopen(url, timeout=10) as res:
+        again = {a["alert_id"] for a in json.loads(_sse_event(res)["data"])["alerts"]}
+    assert before.alert_id not in again and later.alert_id in again
 
 
 def test_timeline_downsamples_keeping_peaks(base, stored_call) -> None:

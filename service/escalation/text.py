@@ -8,17 +8,20 @@ import unicodedata
 
 import opencc
 
+from service.escalation.numerals import counts_as_digits
+
 _T2S = opencc.OpenCC("t2s")
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}]) +| +(?=[{_CJK}])")
 
 
 def normalise(text: str) -> str:
-    """NFKC, lower case, simplified Chinese, punctuation to spaces, no spaces next to Chinese characters."""
+    """NFKC, lower case, simplified Chinese, punctuation to spaces, no spaces next to Chinese characters, counts
+    as digits (第三次 / 第3次, "third time" / "3rd time": service/escalation/numerals.py)."""
     text = _T2S.convert(unicodedata.normalize("NFKC", text)).lower()
     text = "".join(c if c.isalnum() or c == "'" else " " for c in text)
     text = " ".join(text.split())
-    return _SPACE_NEAR_CJK.sub("", text)
+    return counts_as_digits(_SPACE_NEAR_CJK.sub("", text))
 
 
 def contains_phrase(normalised_text: str, phrase: str) -> bool:

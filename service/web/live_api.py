@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -23,7 +24,10 @@ from service.web.common import as_json, level_value, needs
 
 SPARKLINE_S = 60.0  # call time shown in the live board's sparklines
 SSE_POLL_S = 0.1  # how often an alert stream looks for new alerts (the latency a supervisor sees)
-SSE_KEEPALIVE_S = 15.0
+# A ping event this often: the board (JS) sees it, so a stream that stopped delivering (a half-open socket
+# after a laptop sleep, a proxy holding the connection) is noticed and reopened (static/live.js's watchdog).
+SSE_PING_S = 5.0
+SSE_RETRY_MS = 2000  # the browser's own reconnect delay after a dropped stream (the SSE `retry:` field)
 
 
 def add_live_routes(app: FastAPI, queries: Queries, alerts: AlertHub, *, live_ended_s: float) -> None:
@@ -85,7 +89,10 @@ def add_live_routes(app: FastAPI, queries: Queries, alerts: AlertHub, *, live_en
         found = queries.alerts(call_id=call_id, open_only=open_only)
         return {"alerts": [as_json(a) for a in reversed(found)]}
 
-    @app.get("/api/alerts/stream", summary="Server-sent events: open alerts first, then every new or changed alert")
+    @app.get(
+        "/api/alerts/stream",
+        summary="Server-sent events: a snapshot of the open alerts, then every new or changed alert, and pings",
+    )
     async def alert_stream(
         who: Annotated[Principal, needs(Permission.ALERTS)],
         request: Request,
@@ -107,28 +114,37 @@ def add_live_routes(app: FastAPI, queries: Queries, alerts: AlertHub, *, live_en
         sub, open_alerts = await asyncio.to_thread(alerts.subscribe, alert_filter)
 
         async def events() -> AsyncIterator[str]:
+            # Every (re)connection starts with the whole open set (`snapshot`): the board replaces what it
+            # shows with it, so alerts raised during a gap appear and alerts acknowledged or closed during it
+            # go, whatever the gap was (a dropped network, a proxy's 502, a server restart: no change log to
+            # replay). Event ids number this stream's events; `ping` tells the board the stream is alive.
             sent: dict[str, tuple[int, bool]] = {}
+            stream = uuid.uuid4().hex[:8]
+            n = 0
             last_write = time.monotonic()
             try:
                 for alert in open_alerts:
                     sent[alert.alert_id] = alert.freshness
-                    yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
+                snapshot = {"alerts": [as_json(convert.alert_pb(a)) for a in open_alerts], "at": time.time()}
+                yield f"retry: {SSE_RETRY_MS}\nid: {stream}-0\nevent: snapshot\ndata: {json.dumps(snapshot, ensure_ascii=False)}\n\n"
                 while not app.state.closing and not await request.is_disconnected():
                     alert = sub.get(timeout_s=0)
                     if sub.overflowed:
-                        yield "event: overflow\ndata: {}\n\n"  # the page reconnects and gets the open ones again
+                        yield "event: overflow\ndata: {}\n\n"  # the page reconnects and gets a new snapshot
                         return
                     if alert is None:
-                        if time.monotonic() - last_write > SSE_KEEPALIVE_S:
+                        if time.monotonic() - last_write > SSE_PING_S:
                             last_write = time.monotonic()
-                            yield ": keep-alive\n\n"
+                            yield f"event: ping\ndata: {json.dumps({'at': time.time()})}\n\n"
                         await asyncio.sleep(SSE_POLL_S)
                         continue
                     if sent.get(alert.alert_id, (0, False)) >= alert.freshness:
                         continue
                     sent[alert.alert_id] = alert.freshness
                     last_write = time.monotonic()
-                    yield f"event: alert\ndata: {json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)}\n\n"
+                    n += 1
+                    data = json.dumps(as_json(convert.alert_pb(alert)), ensure_ascii=False)
+                    yield f"id: {stream}-{n}\nevent: alert\ndata: {data}\n\n"
             finally:
                 alerts.unsubscribe(sub)
 

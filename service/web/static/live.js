@@ -137,14 +137,69 @@ function upsert(a) {
   renderCalls({ calls: liveCalls, sparkline_s: 60 });
 }
 
-function connect() {
+// The alert stream: a snapshot of the open alerts on every (re)connection replaces what the board shows,
+// then alert events and a ping every few seconds. The board reopens the stream by itself whatever stopped it
+// (a dropped network, a proxy's 502 that leaves an EventSource closed for good, a server restart, a half-open
+// socket after sleep: nothing heard for WATCHDOG_MS) and says truthfully whether it is live.
+const WATCHDOG_MS = 12000;
+let source = null;
+let lastHeard = 0;
+let attempt = 0;
+let retryTimer = null;
+let downSince = null;
+
+function setLive(live) {
   const state = document.getElementById("stream-state");
-  const source = new EventSource("/api/alerts/stream?include_unpaged=true");  // quiet cards for what does not page
-  source.addEventListener("open", () => { state.textContent = "· live"; });
-  source.addEventListener("alert", (ev) => upsert(JSON.parse(ev.data)));
-  source.addEventListener("overflow", () => { source.close(); openAlerts.clear(); setTimeout(connect, 500); });
-  source.addEventListener("error", () => { state.textContent = "· reconnecting…"; });
+  if (live) {
+    downSince = null;
+    state.textContent = "· live";
+  } else {
+    downSince = downSince || new Date();
+    const since = downSince.toLocaleTimeString([], { hour12: false });
+    state.textContent = `· not live: reconnecting since ${since}` + (attempt ? ` (attempt ${attempt})` : "");
+  }
+  state.classList.toggle("stale", !live);
+  document.getElementById("alerts").classList.toggle("stale", !live);
 }
+
+function reconnectSoon() {
+  if (source) { source.close(); source = null; }
+  if (retryTimer) return;
+  attempt += 1;
+  const delay = Math.min(5000, 1000 * 2 ** (attempt - 1)) * (0.8 + 0.4 * Math.random());  // 1, 2, 4, 5, 5... s
+  lastHeard = Date.now() + delay;  // the watchdog waits for this attempt
+  setLive(false);
+  retryTimer = setTimeout(() => { retryTimer = null; connect(); }, delay);
+}
+
+function connect() {
+  if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+  if (source) source.close();
+  lastHeard = Date.now();
+  source = new EventSource("/api/alerts/stream?include_unpaged=true");  // quiet cards for what does not page
+  source.addEventListener("snapshot", (ev) => {
+    lastHeard = Date.now();
+    attempt = 0;
+    openAlerts.clear();
+    for (const a of JSON.parse(ev.data).alerts) if (a.status === "OPEN") openAlerts.set(a.alert_id, a);
+    renderAlerts();
+    renderCalls({ calls: liveCalls, sparkline_s: 60 });
+    setLive(true);
+  });
+  source.addEventListener("alert", (ev) => { lastHeard = Date.now(); upsert(JSON.parse(ev.data)); });
+  source.addEventListener("ping", () => { lastHeard = Date.now(); });
+  source.addEventListener("overflow", reconnectSoon);
+  source.addEventListener("error", () => {
+    setLive(false);  // the browser retries by itself while CONNECTING; a closed stream is ours to reopen
+    if (source && source.readyState === EventSource.CLOSED) reconnectSoon();
+  });
+}
+
+setInterval(() => { if (Date.now() - lastHeard > WATCHDOG_MS) reconnectSoon(); }, 2000);
+window.addEventListener("online", () => { attempt = 0; connect(); });
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && downSince) { attempt = 0; connect(); }
+});
 
 async function poll() {
   try {
