@@ -15,9 +15,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+import grpc
+import numpy as np
 import pytest
+from callguard.v1 import callguard_pb2_grpc as pb_grpc
 from playwright.sync_api import Browser, Page, expect
 
+from service.audio.formats import Encoding
+from service.audio.wavfile import from_float
+from service.client import StreamOptions, requests_for
 from service.domain import Role
 from service.escalation.alerts import Alert
 from service.escalation.policy import Level
@@ -95,11 +101,20 @@ def _watch(browser: Browser, port: int) -> tuple[Page, list[str]]:  # noqa: F811
 
 
 def _card(page: Page, alert: Alert):
-    return page.locator(f'#alerts .alert[data-alert="{alert.alert_id}"]')
+    return page.locator(f'.alert[data-alert="{alert.alert_id}"]')  # its call has ended: under "ended calls"
 
 
-def _board_with_one_alert(browser: Browser, port: int, mine, call_id: str):  # noqa: F811
+def _stored_call(grpc_port: int, call_id: str) -> None:
+    """A short quiet call streamed in, so alerts have a call to belong to."""
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        stub = pb_grpc.CallMonitorStub(channel)
+        quiet = from_float(np.zeros((8000 * 2, 2), np.float32), 8000, Encoding.MULAW)
+        list(stub.StreamCall(requests_for(quiet, StreamOptions(call_id=call_id, language="en")), timeout=60))
+
+
+def _board_with_one_alert(browser: Browser, port: int, running, mine, call_id: str):  # noqa: F811
     """The board opened on `port` showing one open alert (OLD): (page, page errors, status line, OLD)."""
+    _stored_call(running.port, call_id)
     old = _alert(call_id, "anger 0.81 for 4 s of speech")
     mine.alerts.publish(old)
     page, errors = _watch(browser, port)
@@ -122,7 +137,7 @@ def test_the_live_board_catches_up_after_the_line_to_it_fails(browser: Browser, 
     running, mine = own_server(deps, deps.settings.replace(data_dir=tmp_path))
     proxy = Proxy(tmp_path, running.http_port)
     try:
-        page, errors, state, old = _board_with_one_alert(browser, proxy.port, mine, "board-reconnect")
+        page, errors, state, old = _board_with_one_alert(browser, proxy.port, running, mine, "board-reconnect")
         expect(state).to_have_text("· live")
 
         proxy.set(mode)
@@ -147,7 +162,7 @@ def test_the_live_board_catches_up_across_a_server_restart(browser: Browser, dep
     running, mine = own_server(deps, settings)
     proxy = Proxy(tmp_path, settings.http_port)
     try:
-        page, errors, state, old = _board_with_one_alert(browser, proxy.port, mine, "board-restart")
+        page, errors, state, old = _board_with_one_alert(browser, proxy.port, running, mine, "board-restart")
 
         running.stop(grace_s=2)
         mine.store.close()

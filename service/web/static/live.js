@@ -159,7 +159,7 @@ function setLive(live) {
     state.textContent = `· not live: reconnecting since ${since}` + (attempt ? ` (attempt ${attempt})` : "");
   }
   state.classList.toggle("stale", !live);
-  document.getElementById("alerts").classList.toggle("stale", !live);
+  for (const id of ["alerts", "ended-alerts"]) document.getElementById(id).classList.toggle("stale", !live);
 }
 
 function reconnectSoon() {
