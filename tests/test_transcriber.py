@@ -104,6 +104,8 @@ def test_no_text_from_non_speech(transcriber, kind: str) -> None:
         ("Thank you.", 0.01, 0.95, False),  # a caller really saying thanks
         ("用续\ufffd", 0.05, 0.8, True),  # a fragment Whisper made of hiss (seen once in a fresh-clone CI)
         ("我想问一下这个订单什么时候到\ufffd", 0.05, 0.8, False),  # words with one broken character: kept
+        ("请您的设计,请您的设计,请您的设计,请您的设\ufffd", 0.05, 0.9, True),  # a loop on a 50 Hz hum (CI, stop 30)
+        ("我要退款，我要退款，我要退款", 0.05, 0.9, False),  # a caller repeating themselves: kept
         ("我要投诉你们领导", 0.01, 0.9, False),
         ("um uh", 0.1, 0.2, True),
         # short answers keep their low word probabilities (measured: "Yes." 0.12-0.18, "No." 0.26 on a phone line)

@@ -75,6 +75,11 @@ def hallucination_reason(
         # U+FFFD: the decoder stopped inside a multi-byte character (its byte-level tokens did not make one);
         # on noise Whisper emits a few such fragments ("用续\ufffd" from hiss), never a caller's short answer
         return "broken characters (a fragment, not words)"
+    if "\ufffd" in stripped and len(collapse_loops(list(stripped), min_repeats=3)) <= 0.6 * len(stripped):
+        # a phrase looped 3+ times and cut off inside a character ("请您的设计,请您的设计,请您的设计,请您的设\ufffd"
+        # from a 50 Hz hum): a decoding loop on noise; real speech never carries U+FFFD, so a caller who
+        # repeats themselves ("我要退款，我要退款，我要退款") is never dropped by this
+        return "repetition loop cut off inside a character"
     if compression_ratio > 2.4:  # the same words over and over: a decoding loop, not speech
         return f"repetition loop (compression ratio {compression_ratio:.1f})"
     unsure = no_speech_prob > 0.3 or mean_word_probability < 0.55
